@@ -1,0 +1,50 @@
+import { WalletError } from "../errors.ts";
+
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** Crockford base32 as GNU Taler uses it: MSB first, no padding. */
+export function encodeCrock(bytes: Uint8Array): string {
+  let out = "";
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+function symbolValue(ch: string): number {
+  const c = ch.toUpperCase();
+  if (c === "O") return 0;
+  if (c === "I" || c === "L") return 1;
+  if (c === "U") return ALPHABET.indexOf("V");
+  return ALPHABET.indexOf(c);
+}
+
+/**
+ * Decodes Crockford base32, case-insensitively, with Taler's aliases (O→0, I/L→1, U→V).
+ * Trailing bits that do not fill a byte are dropped, as Taler's decoder does.
+ */
+export function decodeCrock(text: string): Uint8Array {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let acc = 0;
+  let bits = 0;
+  let n = 0;
+  for (const ch of text) {
+    const v = symbolValue(ch);
+    if (v < 0) throw new WalletError("encoding-invalid-crockford", `invalid Crockford base32 character ${JSON.stringify(ch)}`);
+    acc = ((acc << 5) | v) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out[n++] = (acc >>> (bits - 8)) & 0xff;
+      bits -= 8;
+    }
+  }
+  return out;
+}
