@@ -1,0 +1,134 @@
+// The event catalogue: every fact the engine records, past tense, data only.
+// Adding an event type is one entry in `catalogue` below; its TypeScript type,
+// its runtime validation and its scope (shared vs device-local) follow.
+import { normalizeAmount } from "../transport/amounts.ts";
+import { canonicalizeBaseUrl } from "../transport/url.ts";
+import {
+  array,
+  bool,
+  literal,
+  nat,
+  nonEmptyStr,
+  object,
+  optional,
+  pattern,
+  str,
+  union,
+  type Infer,
+  type Schema,
+} from "./schema.ts";
+
+/** Amounts inside events are in canonical form, so sums and hashes agree on every device. */
+const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
+  try {
+    return normalizeAmount(s) === s;
+  } catch {
+    return false;
+  }
+});
+
+const baseUrl = pattern("a canonical base URL (scheme://host/path/)", (s) => {
+  try {
+    return canonicalizeBaseUrl(s) === s;
+  } catch {
+    return false;
+  }
+});
+
+const timestamp = union(nat, literal("never"));
+
+const denomination = object({
+  denomPubHash: nonEmptyStr,
+  cipher: str,
+  value: amount,
+  feeWithdraw: amount,
+  feeDeposit: amount,
+  feeRefresh: amount,
+  feeRefund: amount,
+  stampStart: timestamp,
+  stampExpireWithdraw: timestamp,
+  stampExpireDeposit: timestamp,
+  stampExpireLegal: timestamp,
+});
+
+const signkey = object({ key: str, stampStart: timestamp, stampExpire: timestamp, stampEnd: timestamp });
+
+/** The parsed facts of one `/keys` answer, as recorded in the log. */
+export const keysFacts = object({
+  currency: nonEmptyStr,
+  masterPub: nonEmptyStr,
+  version: nonEmptyStr,
+  reserveClosingDelayUs: union(nat, literal("forever")),
+  listIssueDate: timestamp,
+  denominations: array(denomination),
+  signkeys: array(signkey),
+});
+export type KeysFactsData = Infer<typeof keysFacts>;
+
+const coin = object({
+  coinPub: nonEmptyStr,
+  denomPubHash: nonEmptyStr,
+  value: amount,
+  coinPriv: optional(str),
+  blindingKey: optional(str),
+  denomSig: optional(str),
+});
+export type CoinData = Infer<typeof coin>;
+
+type Scope = "shared" | "local";
+const shared = <S extends Schema<unknown>>(schema: S) => ({ scope: "shared" as const, schema });
+const local = <S extends Schema<unknown>>(schema: S) => ({ scope: "local" as const, schema });
+
+export const catalogue = {
+  // Exchanges (DD 48).
+  "exchange-added": shared(object({ url: baseUrl, preset: bool })),
+  "exchange-keys-fetched": shared(object({ url: baseUrl, keys: keysFacts })),
+  "exchange-update-failed": shared(object({ url: baseUrl, code: nonEmptyStr, message: str })),
+  "exchange-tos-offered": shared(
+    object({ url: baseUrl, etag: nonEmptyStr, termsVersion: optional(str), languages: array(str) }),
+  ),
+  "exchange-tos-accepted": shared(object({ url: baseUrl, etag: nonEmptyStr })),
+  "exchange-tos-forgotten": shared(object({ url: baseUrl })),
+  "exchange-suspended": shared(object({ url: baseUrl })),
+  "exchange-unsuspended": shared(object({ url: baseUrl })),
+  // What a delete observed is its envelope's `deps`: the author's whole causal past.
+  "exchange-deleted": shared(object({ url: baseUrl, purge: bool })),
+
+  // Coins.
+  "coins-withdrawn": shared(
+    object({ url: baseUrl, withdrawalGroupId: nonEmptyStr, amount: optional(amount), coins: array(coin) }),
+  ),
+  "coin-spent": shared(object({ spendId: nonEmptyStr, coinPub: nonEmptyStr, amount, purchaseId: optional(str) })),
+  "coins-refreshed": shared(
+    object({
+      refreshGroupId: nonEmptyStr,
+      url: baseUrl,
+      inputs: array(object({ coinPub: nonEmptyStr, amount }), { min: 1 }),
+      outputs: array(coin),
+    }),
+  ),
+  "withdrawal-group-aborted": shared(object({ withdrawalGroupId: nonEmptyStr })),
+
+  // Device-local: never exported, never in the hash chain or vector clock.
+  "exchange-update-attempted": local(object({ url: baseUrl })),
+  "exchange-update-settled": local(object({ url: baseUrl, ok: bool, keysEtag: optional(str) })),
+} satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
+
+type Catalogue = typeof catalogue;
+export type EventType = keyof Catalogue;
+export type SharedEventType = { [K in EventType]: Catalogue[K]["scope"] extends "shared" ? K : never }[EventType];
+export type LocalEventType = Exclude<EventType, SharedEventType>;
+export type EventData<K extends EventType> = Infer<Catalogue[K]["schema"]>;
+
+/** An event as a decider emits it: type and payload, before the store stamps it. */
+export type Draft<K extends EventType = EventType> = K extends EventType ? { type: K; data: EventData<K> } : never;
+export type SharedDraft = Draft<SharedEventType>;
+export type LocalDraft = Draft<LocalEventType>;
+
+export function isEventType(t: unknown): t is EventType {
+  return typeof t === "string" && Object.prototype.hasOwnProperty.call(catalogue, t);
+}
+
+export function scopeOf(t: EventType): Scope {
+  return catalogue[t].scope;
+}

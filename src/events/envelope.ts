@@ -1,0 +1,95 @@
+// The envelope every shared event carries, its hash chain, and its validation.
+import { WalletError } from "../errors.ts";
+import { canonicalJson } from "../transport/canonical-json.ts";
+import { encodeCrock } from "../transport/crockford.ts";
+import { sha512 } from "../transport/hash.ts";
+import type { VectorClock } from "../merge/vector-clock.ts";
+import { catalogue, isEventType, type Draft, type EventType, type LocalEventType, type SharedEventType } from "./catalogue.ts";
+
+/** An event as stored, exported and imported. Its dot is (device, seq). */
+export interface WalletEvent {
+  device: string;
+  seq: number;
+  lamport: number;
+  /** The author's vector clock just before appending: the event's causal past. */
+  deps: VectorClock;
+  /** Author's wall clock (ms), informational only. */
+  time: number;
+  /** Hash of the same device's previous event; absent for seq 1. */
+  prev?: string;
+  type: string;
+  data: unknown;
+}
+
+/** A validated shared event: envelope plus a payload typed by its `type`. */
+export type SharedEvent = Omit<WalletEvent, "type" | "data"> & Draft<SharedEventType>;
+
+/** A device-local event: its own sequence, never exported. */
+export type LocalEvent = { n: number; time: number } & Draft<LocalEventType>;
+
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Hash that names an event's content: Crockford SHA-512 of its canonical JSON. */
+export function eventHash(e: WalletEvent): string {
+  return encodeCrock(sha512(canonicalJson(e)));
+}
+
+export function dotName(e: { device: string; seq: number }): string {
+  return `${e.device}:${e.seq}`;
+}
+
+/** Checks a payload against the catalogue; throws `event-invalid` naming the field. */
+export function validatePayload(type: EventType, data: unknown, where: string): void {
+  const problem = catalogue[type].schema.check(data, "data");
+  if (problem) {
+    throw new WalletError("event-invalid", `${where}: ${type} ${problem.path} ${problem.reason}`, {
+      type,
+      path: problem.path,
+    });
+  }
+}
+
+const isNat = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Validates an event received from outside (import, backup): envelope shape,
+ * a known shared type, and its payload. Returns it typed; throws WalletError.
+ */
+export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new WalletError("event-invalid", `${where}: expected an object`);
+  }
+  const e = raw as Record<string, unknown>;
+  const bad = (field: string, reason: string): never => {
+    throw new WalletError("event-invalid", `${where}: ${field} ${reason}`, { path: field });
+  };
+  for (const k of Object.keys(e)) {
+    if (!["device", "seq", "lamport", "deps", "time", "prev", "type", "data"].includes(k)) bad(k, "is not a known field");
+  }
+  if (typeof e.device !== "string" || !DEVICE_ID_PATTERN.test(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64}");
+  if (!isNat(e.seq) || e.seq < 1) bad("seq", "must be a positive integer");
+  if (!isNat(e.lamport) || e.lamport < 1) bad("lamport", "must be a positive integer");
+  if (!isNat(e.time)) bad("time", "must be a non-negative integer (ms)");
+  if (typeof e.deps !== "object" || e.deps === null || Array.isArray(e.deps)) bad("deps", "must be a vector clock");
+  for (const [d, s] of Object.entries(e.deps as object)) {
+    if (!DEVICE_ID_PATTERN.test(d) || !isNat(s) || s < 1) bad(`deps.${d}`, "must be a positive integer per device");
+  }
+  const seq = e.seq as number;
+  const ownDep = (e.deps as VectorClock)[e.device as string] ?? 0;
+  if (ownDep !== seq - 1) bad("deps", `must include the author's own previous seq ${seq - 1}`);
+  if (seq === 1) {
+    if (e.prev !== undefined) bad("prev", "must be absent on a device's first event");
+  } else if (typeof e.prev !== "string" || e.prev.length === 0) {
+    bad("prev", "must be the hash of the device's previous event");
+  }
+  if (!isEventType(e.type)) {
+    throw new WalletError("event-unknown-type", `${where}: unknown event type ${JSON.stringify(e.type)}`, {
+      type: e.type,
+    });
+  }
+  if (catalogue[e.type].scope !== "shared") {
+    throw new WalletError("event-local-not-shareable", `${where}: ${e.type} is device-local and cannot be imported`);
+  }
+  validatePayload(e.type, e.data, where);
+  return raw as SharedEvent;
+}

@@ -1,0 +1,130 @@
+// Tiny runtime schemas with static types inferred from them, so an event type
+// is declared once (its schema) and its TypeScript type follows. A schema
+// returns the problem it found as a path + reason, never throws: the caller
+// turns that into a WalletError with the event's coordinates.
+
+export type Problem = { path: string; reason: string };
+
+export interface Schema<T> {
+  /** Returns undefined when `v` conforms, else the first problem found. */
+  check(v: unknown, path: string): Problem | undefined;
+  /** Marker for type inference only. */
+  readonly _t?: T;
+  readonly optional?: boolean;
+}
+
+export type Infer<S> = S extends Schema<infer T> ? T : never;
+
+const fail = (path: string, reason: string): Problem => ({ path, reason });
+
+function primitive<T>(name: string, ok: (v: unknown) => boolean): Schema<T> {
+  return { check: (v, path) => (ok(v) ? undefined : fail(path, `expected ${name}`)) };
+}
+
+export const str: Schema<string> = primitive("a string", (v) => typeof v === "string");
+export const nonEmptyStr: Schema<string> = primitive("a non-empty string", (v) => typeof v === "string" && v.length > 0);
+export const bool: Schema<boolean> = primitive("a boolean", (v) => typeof v === "boolean");
+export const num: Schema<number> = primitive("a finite number", (v) => typeof v === "number" && Number.isFinite(v));
+export const nat: Schema<number> = primitive(
+  "a non-negative safe integer",
+  (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
+);
+export const unknownValue: Schema<unknown> = { check: () => undefined };
+
+/** A string that satisfies `test` (e.g. an amount or a canonical URL). */
+export function pattern(name: string, test: (s: string) => boolean): Schema<string> {
+  return primitive(name, (v) => typeof v === "string" && test(v));
+}
+
+export function literal<const L extends string | number | boolean>(l: L): Schema<L> {
+  return primitive(JSON.stringify(l), (v) => v === l);
+}
+
+export function oneOf<const L extends string>(...ls: L[]): Schema<L> {
+  return primitive(`one of ${ls.join(", ")}`, (v) => typeof v === "string" && (ls as string[]).includes(v));
+}
+
+export function optional<T>(s: Schema<T>): Schema<T | undefined> {
+  return { check: (v, path) => (v === undefined ? undefined : s.check(v, path)), optional: true };
+}
+
+export function nullable<T>(s: Schema<T>): Schema<T | null> {
+  return { check: (v, path) => (v === null ? undefined : s.check(v, path)) };
+}
+
+export function union<A, B>(a: Schema<A>, b: Schema<B>): Schema<A | B> {
+  return {
+    check(v, path) {
+      const pa = a.check(v, path);
+      if (pa === undefined) return undefined;
+      return b.check(v, path) === undefined ? undefined : pa;
+    },
+  };
+}
+
+export function array<T>(item: Schema<T>, opts: { min?: number } = {}): Schema<T[]> {
+  return {
+    check(v, path) {
+      if (!Array.isArray(v)) return fail(path, "expected an array");
+      if (opts.min !== undefined && v.length < opts.min) return fail(path, `expected at least ${opts.min} item(s)`);
+      for (let i = 0; i < v.length; i++) {
+        const p = item.check(v[i], `${path}[${i}]`);
+        if (p) return p;
+      }
+      return undefined;
+    },
+  };
+}
+
+/** String-keyed map with uniform values (e.g. a vector clock). */
+export function record<T>(value: Schema<T>, key?: Schema<string>): Schema<Record<string, T>> {
+  return {
+    check(v, path) {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail(path, "expected an object");
+      for (const [k, x] of Object.entries(v)) {
+        if (key) {
+          const pk = key.check(k, `${path}.${k}`);
+          if (pk) return pk;
+        }
+        const p = value.check(x, `${path}.${k}`);
+        if (p) return p;
+      }
+      return undefined;
+    },
+  };
+}
+
+type Shape = Record<string, Schema<unknown>>;
+type OptionalKeys<S extends Shape> = { [K in keyof S]: undefined extends Infer<S[K]> ? K : never }[keyof S];
+type RequiredKeys<S extends Shape> = Exclude<keyof S, OptionalKeys<S>>;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type ObjectOf<S extends Shape> = Simplify<
+  { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
+>;
+
+/**
+ * An object with exactly these fields: unknown keys are refused, because an
+ * event payload is part of a hash chain and must mean one thing everywhere.
+ */
+export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
+  const keys = Object.keys(shape);
+  return {
+    check(v, path) {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail(path, "expected an object");
+      const o = v as Record<string, unknown>;
+      for (const k of keys) {
+        const s = shape[k];
+        if (!(k in o) || o[k] === undefined) {
+          if (s.optional) continue;
+          return fail(`${path}.${k}`, "is required");
+        }
+        const p = s.check(o[k], `${path}.${k}`);
+        if (p) return p;
+      }
+      for (const k of Object.keys(o)) {
+        if (!(k in shape)) return fail(`${path}.${k}`, "is not a known field");
+      }
+      return undefined;
+    },
+  };
+}

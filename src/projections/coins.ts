@@ -1,0 +1,501 @@
+// Coins, withdrawal groups, and the aggregates derived from them.
+//
+//   ["coin", pub]            CoinRecord            created once, spends grow
+//   ["coinx", url, pub]      1                     coins of an exchange
+//   ["wg", groupId]          GroupRecord
+//   ["wgx", url, groupId]    1                     withdrawal groups of an exchange
+//   ["bal", currency]        BalanceRecord         running totals (cache of the fold)
+//   ["res", url]             ResourceRecord        running counts (cache of the fold)
+//   ["conflict", pub]        string[]              double-spent coins, spend ids sorted
+//
+// Aggregates are maintained by deltas: every change of a coin or group
+// subtracts its old effect and adds its new one, so an aggregate always equals
+// the sum of effects of the records, whatever the order they changed in.
+import { WalletError } from "../errors.ts";
+import type { CoinData, SharedDraft } from "../events/catalogue.ts";
+import type { SharedEvent } from "../events/envelope.ts";
+import type { Projection, Records } from "../events/store.ts";
+import {
+  addAmounts,
+  cmpAmounts,
+  formatAmount,
+  isZero,
+  parseAmount,
+  subAmounts,
+  zeroAmount,
+  type Amount,
+  type AmountString,
+} from "../transport/amounts.ts";
+import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
+import { covers, join, type VectorClock } from "../merge/vector-clock.ts";
+import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
+
+export interface SpendEntry {
+  amount: AmountString;
+  /** Stamp of the event that recorded it: when two devices record one spend id, the earliest wins. */
+  l: number;
+  d: string;
+  s: number;
+  purchaseId?: string;
+}
+
+export interface CoinRecord {
+  coinPub: string;
+  url: string;
+  currency: string;
+  value: AmountString;
+  denomPubHash: string;
+  origin: { kind: "withdrawal" | "refresh"; id: string };
+  /** Dot of the creating event. */
+  d: string;
+  s: number;
+  secrets?: { coinPriv?: string; blindingKey?: string; denomSig?: string };
+  /** Grow-only set of spends, keyed by spend id. */
+  spends: Record<string, SpendEntry>;
+  /** Set when a delete of its exchange observed its creation (observed-remove). */
+  removed: boolean;
+}
+
+export interface GroupRecord {
+  withdrawalGroupId: string;
+  url: string;
+  currency: string;
+  contributors: Contributions;
+  /** Join of the causal pasts of deletes of its exchange. */
+  removed: VectorClock;
+  /** Amount the withdrawal was instructed for, if known: the max any device recorded. */
+  instructed?: AmountString;
+  withdrawn: AmountString;
+  coins: number;
+  aborted: boolean;
+}
+
+export interface BalanceRecord {
+  currency: string;
+  available: AmountString;
+  pendingIncoming: AmountString;
+}
+
+export interface ResourceRecord {
+  coins: number;
+  withdrawalGroups: number;
+}
+
+const coinKey = (pub: string) => ["coin", pub];
+const groupKey = (id: string) => ["wg", id];
+const balKey = (cur: string) => ["bal", cur];
+const resKey = (url: string) => ["res", url];
+const conflictKey = (pub: string) => ["conflict", pub];
+
+// ---------------------------------------------------------------- effects
+
+type CoinEffect = { available: Amount; resource: number; conflict: string[] | undefined };
+
+export function spentOf(c: CoinRecord): Amount {
+  let total = zeroAmount(c.currency);
+  for (const id in c.spends) total = addAmounts(total, parseAmount(c.spends[id].amount));
+  return total;
+}
+
+/** What one coin contributes to the aggregates. An overspent coin counts zero and is a conflict. */
+export function coinEffect(c: CoinRecord | undefined): CoinEffect | undefined {
+  if (!c || c.removed) return undefined;
+  const value = parseAmount(c.value);
+  const spent = spentOf(c);
+  if (cmpAmounts(spent, value) > 0) {
+    return { available: zeroAmount(c.currency), resource: 0, conflict: Object.keys(c.spends).sort() };
+  }
+  const available = subAmounts(value, spent);
+  return { available, resource: isZero(available) ? 0 : 1, conflict: undefined };
+}
+
+type GroupEffect = { pending: Amount; resource: number };
+
+function groupEffect(g: GroupRecord | undefined): GroupEffect | undefined {
+  if (!g || !survives(g.contributors, g.removed)) return undefined;
+  if (g.aborted || g.instructed === undefined) return { pending: zeroAmount(g.currency), resource: 0 };
+  const instructed = parseAmount(g.instructed);
+  const withdrawn = parseAmount(g.withdrawn);
+  if (cmpAmounts(withdrawn, instructed) >= 0) return { pending: zeroAmount(g.currency), resource: 0 };
+  return { pending: subAmounts(instructed, withdrawn), resource: 1 };
+}
+
+function adjustBalance(records: Records, currency: string, dAvail: [Amount, Amount] | undefined, dPending: [Amount, Amount] | undefined) {
+  const key = balKey(currency);
+  const b = records.get<BalanceRecord>(key) ?? { currency, available: `${currency}:0`, pendingIncoming: `${currency}:0` };
+  let available = parseAmount(b.available);
+  let pending = parseAmount(b.pendingIncoming);
+  if (dAvail) available = subAmounts(addAmounts(available, dAvail[1]), dAvail[0]);
+  if (dPending) pending = subAmounts(addAmounts(pending, dPending[1]), dPending[0]);
+  records.put(key, { currency, available: formatAmount(available), pendingIncoming: formatAmount(pending) });
+}
+
+function adjustResources(records: Records, url: string, dCoins: number, dGroups: number) {
+  if (dCoins === 0 && dGroups === 0) return;
+  const key = resKey(url);
+  const r = records.get<ResourceRecord>(key) ?? { coins: 0, withdrawalGroups: 0 };
+  records.put(key, { coins: r.coins + dCoins, withdrawalGroups: r.withdrawalGroups + dGroups });
+}
+
+/** Writes a coin and moves the aggregates by the difference of its effects. */
+function putCoin(records: Records, before: CoinRecord | undefined, after: CoinRecord) {
+  records.put(coinKey(after.coinPub), after);
+  const b = coinEffect(before);
+  const a = coinEffect(after);
+  const zero = zeroAmount(after.currency);
+  adjustBalance(records, after.currency, [b?.available ?? zero, a?.available ?? zero], undefined);
+  adjustResources(records, after.url, (a?.resource ?? 0) - (b?.resource ?? 0), 0);
+  if (a?.conflict) records.put(conflictKey(after.coinPub), a.conflict);
+  else if (b?.conflict) records.remove(conflictKey(after.coinPub));
+}
+
+function putGroup(records: Records, before: GroupRecord | undefined, after: GroupRecord) {
+  records.put(groupKey(after.withdrawalGroupId), after);
+  const b = groupEffect(before);
+  const a = groupEffect(after);
+  const zero = zeroAmount(after.currency);
+  adjustBalance(records, after.currency, undefined, [b?.pending ?? zero, a?.pending ?? zero]);
+  adjustResources(records, after.url, 0, (a?.resource ?? 0) - (b?.resource ?? 0));
+}
+
+// ---------------------------------------------------------------- evolve
+
+function integrity(e: SharedEvent, message: string): never {
+  throw new WalletError("event-inconsistent", `event ${e.device}:${e.seq} (${e.type}): ${message}`, {
+    device: e.device,
+    seq: e.seq,
+  });
+}
+
+function createCoins(records: Records, e: SharedEvent, url: string, coins: CoinData[], origin: CoinRecord["origin"]) {
+  for (const c of coins) {
+    // Coins are created exactly once; a second creation (even concurrent) is refused, in any order.
+    if (records.get(coinKey(c.coinPub))) integrity(e, `coin ${c.coinPub} already exists`);
+    const rec: CoinRecord = {
+      coinPub: c.coinPub,
+      url,
+      currency: parseAmount(c.value).currency,
+      value: c.value,
+      denomPubHash: c.denomPubHash,
+      origin,
+      d: e.device,
+      s: e.seq,
+      spends: {},
+      removed: false,
+    };
+    if (c.coinPriv !== undefined || c.blindingKey !== undefined || c.denomSig !== undefined) {
+      rec.secrets = {};
+      if (c.coinPriv !== undefined) rec.secrets.coinPriv = c.coinPriv;
+      if (c.blindingKey !== undefined) rec.secrets.blindingKey = c.blindingKey;
+      if (c.denomSig !== undefined) rec.secrets.denomSig = c.denomSig;
+    }
+    records.put(["coinx", url, c.coinPub], 1);
+    putCoin(records, undefined, rec);
+  }
+}
+
+function addSpend(records: Records, e: SharedEvent, coinPub: string, spendId: string, amount: AmountString, purchaseId?: string) {
+  const before = records.get<CoinRecord>(coinKey(coinPub));
+  if (!before) integrity(e, `spends unknown coin ${coinPub}`);
+  if (parseAmount(amount).currency !== before.currency) integrity(e, `spends ${amount} from a ${before.currency} coin`);
+  const entry: SpendEntry = { amount, l: e.lamport, d: e.device, s: e.seq };
+  if (purchaseId !== undefined) entry.purchaseId = purchaseId;
+  const existing = before.spends[spendId];
+  if (existing && !stampLess({ l: entry.l, d: entry.d, s: entry.s }, existing)) return;
+  putCoin(records, before, { ...before, spends: { ...before.spends, [spendId]: entry } });
+}
+
+export const refreshSpendId = (refreshGroupId: string) => `refresh:${refreshGroupId}`;
+
+export const coinsProjection: Projection = {
+  name: "coins",
+  evolveShared(records, e) {
+    switch (e.type) {
+      case "coins-withdrawn": {
+        const { url, withdrawalGroupId: id } = e.data;
+        const before = records.get<GroupRecord>(groupKey(id));
+        const currency = e.data.coins.length > 0 ? parseAmount(e.data.coins[0].value).currency : parseAmount(e.data.amount ?? "").currency;
+        if (before && before.url !== url) integrity(e, `withdrawal group ${id} belongs to ${before.url}`);
+        if (before && before.currency !== currency) integrity(e, `withdrawal group ${id} is in ${before.currency}`);
+        for (const c of e.data.coins) {
+          if (parseAmount(c.value).currency !== currency) integrity(e, "coins of one withdrawal must share a currency");
+        }
+        createCoins(records, e, url, e.data.coins, { kind: "withdrawal", id });
+        let withdrawn = parseAmount(before?.withdrawn ?? `${currency}:0`);
+        for (const c of e.data.coins) withdrawn = addAmounts(withdrawn, parseAmount(c.value));
+        const after: GroupRecord = {
+          withdrawalGroupId: id,
+          url,
+          currency,
+          contributors: { ...before?.contributors },
+          removed: before?.removed ?? {},
+          withdrawn: formatAmount(withdrawn),
+          coins: (before?.coins ?? 0) + e.data.coins.length,
+          aborted: before?.aborted ?? false,
+        };
+        const instructed = [before?.instructed, e.data.amount].filter((x): x is string => x !== undefined);
+        if (instructed.length > 0) {
+          after.instructed = instructed.reduce((a, b) => (cmpAmounts(parseAmount(a), parseAmount(b)) >= 0 ? a : b));
+        }
+        contribute(after.contributors, e);
+        records.put(["wgx", url, id], 1);
+        putGroup(records, before, after);
+        return;
+      }
+      case "coin-spent":
+        addSpend(records, e, e.data.coinPub, e.data.spendId, e.data.amount, e.data.purchaseId);
+        return;
+      case "coins-refreshed": {
+        for (const input of e.data.inputs) {
+          addSpend(records, e, input.coinPub, refreshSpendId(e.data.refreshGroupId), input.amount);
+        }
+        createCoins(records, e, e.data.url, e.data.outputs, { kind: "refresh", id: e.data.refreshGroupId });
+        return;
+      }
+      case "withdrawal-group-aborted": {
+        const before = records.get<GroupRecord>(groupKey(e.data.withdrawalGroupId));
+        if (!before) integrity(e, `aborts unknown withdrawal group ${e.data.withdrawalGroupId}`);
+        if (!before.aborted) putGroup(records, before, { ...before, aborted: true });
+        return;
+      }
+      case "exchange-deleted": {
+        // Observed-remove: only coins and groups the deleting device had seen go.
+        const url = e.data.url;
+        for (const { key } of records.entries(["coinx", url])) {
+          const before = records.get<CoinRecord>(coinKey(key[2] as string))!;
+          if (!before.removed && covers(e.deps, before.d, before.s)) putCoin(records, before, { ...before, removed: true });
+        }
+        for (const { key } of records.entries(["wgx", url])) {
+          const before = records.get<GroupRecord>(groupKey(key[2] as string))!;
+          const removed = join(before.removed, e.deps);
+          if (removed !== before.removed) putGroup(records, before, { ...before, removed });
+        }
+        return;
+      }
+      case "exchange-added":
+      case "exchange-keys-fetched":
+      case "exchange-update-failed":
+      case "exchange-tos-offered":
+      case "exchange-tos-accepted":
+      case "exchange-tos-forgotten":
+      case "exchange-suspended":
+      case "exchange-unsuspended":
+        return;
+      default:
+        assertNever(e);
+    }
+  },
+};
+
+// ---------------------------------------------------------------- queries
+
+export function getCoin(records: Records, coinPub: string): CoinRecord | undefined {
+  return records.get<CoinRecord>(coinKey(coinPub));
+}
+
+export function getGroup(records: Records, id: string): GroupRecord | undefined {
+  return records.get<GroupRecord>(groupKey(id));
+}
+
+export function getResources(records: Records, url: string): { hasResources: boolean; coins: number; withdrawalGroups: number } {
+  const r = records.get<ResourceRecord>(resKey(url)) ?? { coins: 0, withdrawalGroups: 0 };
+  return { hasResources: r.coins > 0 || r.withdrawalGroups > 0, coins: r.coins, withdrawalGroups: r.withdrawalGroups };
+}
+
+export function listBalances(records: Records): BalanceRecord[] {
+  return [...records.entries<BalanceRecord>(["bal"])].map(({ value }) => value);
+}
+
+export function listConflictRecords(records: Records): { kind: "double-spend"; coinPub: string; spendIds: string[] }[] {
+  return [...records.entries<string[]>(["conflict"])].map(({ key, value }) => ({
+    kind: "double-spend" as const,
+    coinPub: key[1] as string,
+    spendIds: value,
+  }));
+}
+
+/** What is left of a live coin, or undefined when it is removed or unknown. */
+export function coinRemaining(c: CoinRecord): Amount | undefined {
+  const eff = coinEffect(c);
+  return eff?.available;
+}
+
+// ---------------------------------------------------------------- deciders
+
+function reqAmount(s: unknown, what: string): AmountString {
+  if (typeof s !== "string") throw new WalletError("amount-invalid", `${what} must be an amount string like "KUDOS:1.5"`);
+  return formatAmount(parseAmount(s));
+}
+
+function requireUsableExchange(records: Records, url: string) {
+  const ex = requireExchange(records, url);
+  if (isSuspended(ex)) throw new WalletError("exchange-suspended", `exchange ${url} is suspended`, { url });
+  return ex;
+}
+
+function normalizeCoins(records: Records, coins: unknown, currency: string | undefined): { coins: CoinData[]; currency: string | undefined } {
+  if (!Array.isArray(coins)) throw new WalletError("request-invalid", "coins must be an array");
+  const seen = new Set<string>();
+  const out: CoinData[] = [];
+  let cur = currency;
+  for (const [i, raw] of coins.entries()) {
+    const c = raw as Partial<CoinData>;
+    if (typeof c !== "object" || c === null) throw new WalletError("request-invalid", `coins[${i}] must be an object`);
+    if (typeof c.coinPub !== "string" || c.coinPub === "") throw new WalletError("request-invalid", `coins[${i}].coinPub must be a non-empty string`);
+    if (typeof c.denomPubHash !== "string" || c.denomPubHash === "") {
+      throw new WalletError("request-invalid", `coins[${i}].denomPubHash must be a non-empty string`);
+    }
+    for (const f of ["coinPriv", "blindingKey", "denomSig"] as const) {
+      if (c[f] !== undefined && typeof c[f] !== "string") throw new WalletError("request-invalid", `coins[${i}].${f} must be a string`);
+    }
+    if (seen.has(c.coinPub) || getCoin(records, c.coinPub)) {
+      throw new WalletError("coin-duplicate", `coin ${c.coinPub} is already recorded`, { coinPub: c.coinPub });
+    }
+    seen.add(c.coinPub);
+    const value = reqAmount(c.value, `coins[${i}].value`);
+    const vcur = parseAmount(value).currency;
+    if (isZero(parseAmount(value))) throw new WalletError("amount-invalid", `coins[${i}].value must be positive`);
+    if (cur !== undefined && vcur !== cur) {
+      throw new WalletError("currency-mismatch", `coin ${c.coinPub} is in ${vcur}, expected ${cur}`, { coinPub: c.coinPub });
+    }
+    cur = vcur;
+    const coin: CoinData = { coinPub: c.coinPub, denomPubHash: c.denomPubHash, value };
+    if (c.coinPriv !== undefined) coin.coinPriv = c.coinPriv;
+    if (c.blindingKey !== undefined) coin.blindingKey = c.blindingKey;
+    if (c.denomSig !== undefined) coin.denomSig = c.denomSig;
+    out.push(coin);
+  }
+  return { coins: out, currency: cur };
+}
+
+export interface RecordWithdrawalRequest {
+  exchangeBaseUrl: string;
+  withdrawalGroupId?: string;
+  /** Amount the withdrawal was instructed for; what is not yet withdrawn shows as pending. */
+  amount?: AmountString;
+  coins: { coinPub: string; denomPubHash: string; value: AmountString; coinPriv?: string; blindingKey?: string; denomSig?: string }[];
+}
+
+export function decideRecordWithdrawal(records: Records, url: string, req: RecordWithdrawalRequest, newId: () => string): SharedDraft[] {
+  const ex = requireUsableExchange(records, url);
+  const id = req.withdrawalGroupId ?? newId();
+  if (typeof id !== "string" || id === "") throw new WalletError("request-invalid", "withdrawalGroupId must be a non-empty string");
+  const group = getGroup(records, id);
+  if (group && group.url !== url) {
+    throw new WalletError("withdrawal-group-mismatch", `withdrawal group ${id} belongs to ${group.url}`, { withdrawalGroupId: id });
+  }
+  if (group?.aborted) throw new WalletError("withdrawal-group-aborted", `withdrawal group ${id} was aborted`, { withdrawalGroupId: id });
+  let currency = currentKeys(ex)?.currency ?? group?.currency;
+  const amount = req.amount === undefined ? undefined : reqAmount(req.amount, "amount");
+  if (amount !== undefined) {
+    const acur = parseAmount(amount).currency;
+    if (currency !== undefined && acur !== currency) throw new WalletError("currency-mismatch", `amount is in ${acur}, exchange uses ${currency}`);
+    currency = acur;
+  }
+  const norm = normalizeCoins(records, req.coins, currency);
+  if (norm.coins.length === 0 && amount === undefined) {
+    throw new WalletError("request-invalid", "a withdrawal needs coins, or an amount when it is still pending");
+  }
+  const data: SharedDraft & { type: "coins-withdrawn" } = {
+    type: "coins-withdrawn",
+    data: { url, withdrawalGroupId: id, coins: norm.coins },
+  };
+  if (amount !== undefined) data.data.amount = amount;
+  return [data];
+}
+
+export interface RecordSpendRequest {
+  coinPub: string;
+  amount: AmountString;
+  spendId?: string;
+  purchaseId?: string;
+}
+
+/** Returns the events and the spend id (existing one when the same spend is recorded again). */
+export function decideRecordSpend(records: Records, req: RecordSpendRequest, newId: () => string): { events: SharedDraft[]; spendId: string } {
+  if (typeof req?.coinPub !== "string") throw new WalletError("request-invalid", "coinPub must be a string");
+  const coin = getCoin(records, req.coinPub);
+  if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${req.coinPub} in this wallet`, { coinPub: req.coinPub });
+  requireUsableExchange(records, coin.url);
+  const amount = reqAmount(req.amount, "amount");
+  const a = parseAmount(amount);
+  if (a.currency !== coin.currency) {
+    throw new WalletError("currency-mismatch", `spend of ${amount} from a ${coin.currency} coin`, { coinPub: coin.coinPub });
+  }
+  if (isZero(a)) throw new WalletError("amount-invalid", "a spend must be positive");
+  if (req.purchaseId !== undefined && typeof req.purchaseId !== "string") throw new WalletError("request-invalid", "purchaseId must be a string");
+  const spendId = req.spendId ?? newId();
+  if (typeof spendId !== "string" || spendId === "") throw new WalletError("request-invalid", "spendId must be a non-empty string");
+  const existing = coin.spends[spendId];
+  if (existing) {
+    if (existing.amount === amount) return { events: [], spendId };
+    throw new WalletError("spend-duplicate", `spend ${spendId} on coin ${coin.coinPub} was recorded with ${existing.amount}`, { spendId });
+  }
+  const left = coinRemaining(coin) ?? zeroAmount(coin.currency);
+  if (cmpAmounts(a, left) > 0) {
+    throw new WalletError("coin-overspent", `coin ${coin.coinPub} has ${formatAmount(left)} left, cannot spend ${amount}`, {
+      coinPub: coin.coinPub,
+      left: formatAmount(left),
+    });
+  }
+  const data: SharedDraft & { type: "coin-spent" } = { type: "coin-spent", data: { spendId, coinPub: coin.coinPub, amount } };
+  if (req.purchaseId !== undefined) data.data.purchaseId = req.purchaseId;
+  return { events: [data], spendId };
+}
+
+export interface RecordRefreshRequest {
+  refreshGroupId?: string;
+  inputs: { coinPub: string; amount: AmountString }[];
+  outputs: RecordWithdrawalRequest["coins"];
+}
+
+export function decideRecordRefresh(records: Records, req: RecordRefreshRequest, newId: () => string): { events: SharedDraft[]; refreshGroupId: string } {
+  if (!Array.isArray(req?.inputs) || req.inputs.length === 0) throw new WalletError("request-invalid", "a refresh needs at least one input coin");
+  const refreshGroupId = req.refreshGroupId ?? newId();
+  if (typeof refreshGroupId !== "string" || refreshGroupId === "") throw new WalletError("request-invalid", "refreshGroupId must be a non-empty string");
+  let url: string | undefined;
+  let currency: string | undefined;
+  let consumed: Amount | undefined;
+  const inputs: { coinPub: string; amount: AmountString }[] = [];
+  const seen = new Set<string>();
+  for (const input of req.inputs) {
+    const coin = getCoin(records, input?.coinPub);
+    if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${String(input?.coinPub)} in this wallet`);
+    if (seen.has(coin.coinPub)) throw new WalletError("request-invalid", `coin ${coin.coinPub} is refreshed twice`);
+    seen.add(coin.coinPub);
+    if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
+    url = coin.url;
+    currency = coin.currency;
+    if (coin.spends[refreshSpendId(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
+    const amount = reqAmount(input.amount, "inputs[].amount");
+    const a = parseAmount(amount);
+    if (a.currency !== coin.currency) throw new WalletError("currency-mismatch", `refresh of ${amount} from a ${coin.currency} coin`);
+    if (isZero(a)) throw new WalletError("amount-invalid", "a refresh input must be positive");
+    const left = coinRemaining(coin) ?? zeroAmount(coin.currency);
+    if (cmpAmounts(a, left) > 0) {
+      throw new WalletError("coin-overspent", `coin ${coin.coinPub} has ${formatAmount(left)} left, cannot refresh ${amount}`, { coinPub: coin.coinPub });
+    }
+    consumed = consumed ? addAmounts(consumed, a) : a;
+    inputs.push({ coinPub: coin.coinPub, amount });
+  }
+  requireUsableExchange(records, url!);
+  const norm = normalizeCoins(records, req.outputs, currency);
+  let produced = zeroAmount(currency!);
+  for (const c of norm.coins) produced = addAmounts(produced, parseAmount(c.value));
+  if (cmpAmounts(produced, consumed!) > 0) {
+    throw new WalletError("refresh-unbalanced", `refresh creates ${formatAmount(produced)} from ${formatAmount(consumed!)}`);
+  }
+  return {
+    events: [{ type: "coins-refreshed", data: { refreshGroupId, url: url!, inputs, outputs: norm.coins } }],
+    refreshGroupId,
+  };
+}
+
+export function decideAbortWithdrawal(records: Records, withdrawalGroupId: string): SharedDraft[] {
+  const g = getGroup(records, withdrawalGroupId);
+  if (!g || !survives(g.contributors, g.removed)) {
+    throw new WalletError("withdrawal-group-unknown", `no withdrawal group ${withdrawalGroupId}`, { withdrawalGroupId });
+  }
+  if (g.aborted) return [];
+  return [{ type: "withdrawal-group-aborted", data: { withdrawalGroupId } }];
+}

@@ -1,0 +1,310 @@
+// The exchange projection (DD 48): one record per exchange base URL, folded
+// from shared events with the merge rules of DESIGN.md, and the deciders of
+// the exchange requests. Statuses that depend on the clock (expired
+// denominations) or on this device's in-flight updates are derived at query
+// time, never stored, so the record stays a function of the event set.
+import { produce } from "immer";
+import { WalletError } from "../errors.ts";
+import type { KeysFactsData, SharedDraft } from "../events/catalogue.ts";
+import type { SharedEvent } from "../events/envelope.ts";
+import type { Projection, Records } from "../events/store.ts";
+import {
+  contribute,
+  pruneContributions,
+  pruneRegister,
+  readRegister,
+  survives,
+  writeRegister,
+  type Contributions,
+  type Register,
+} from "../merge/registers.ts";
+import { join, type VectorClock } from "../merge/vector-clock.ts";
+
+export type ExchangeEntryStatus = "preset" | "ephemeral" | "used";
+export type ExchangeUpdateStatus =
+  | "initial"
+  | "initial-update"
+  | "suspended"
+  | "unavailable-update"
+  | "ready"
+  | "ready-update";
+export type ExchangeTosStatus = "pending" | "proposed" | "accepted";
+
+export type UpdateOutcome = { ok: true } | { ok: false; code: string; message: string };
+export type TosOffer = { etag: string; termsVersion?: string; languages: string[] };
+
+/** One exchange as the log implies it. Every field merges per DESIGN.md's table. */
+export interface ExchangeRecord {
+  url: string;
+  /** Entry-status lattice preset < ephemeral < used: who contributed to each level. */
+  preset: Contributions;
+  ephemeral: Contributions;
+  used: Contributions;
+  /** Join of the causal pasts of the deletes of this exchange (observed-remove). */
+  removed: VectorClock;
+  keys: Register<KeysFactsData>;
+  /** Outcome of the latest update attempt, success or failure (LWW). */
+  outcome: Register<UpdateOutcome>;
+  tos: Register<TosOffer>;
+  tosAccepted: Register<string | null>;
+  suspended: Register<boolean>;
+  /** Wall-clock time of the latest event that used or updated it (for ephemeral GC). */
+  activity: Register<number>;
+}
+
+export interface ExchangeListItem {
+  exchangeBaseUrl: string;
+  currency?: string;
+  masterPub?: string;
+  exchangeEntryStatus: ExchangeEntryStatus;
+  exchangeUpdateStatus: ExchangeUpdateStatus;
+  tosStatus: ExchangeTosStatus;
+  lastUpdateErrorInfo?: { code: string; message: string };
+}
+
+export const exchangeKey = (url: string) => ["ex", url];
+
+function emptyRecord(url: string): ExchangeRecord {
+  return {
+    url,
+    preset: {},
+    ephemeral: {},
+    used: {},
+    removed: {},
+    keys: {},
+    outcome: {},
+    tos: {},
+    tosAccepted: {},
+    suspended: {},
+    activity: {},
+  };
+}
+
+/** The URL an event concerns, for events that touch an exchange record. */
+function exchangeOf(e: SharedEvent): string | undefined {
+  switch (e.type) {
+    case "exchange-added":
+    case "exchange-keys-fetched":
+    case "exchange-update-failed":
+    case "exchange-tos-offered":
+    case "exchange-tos-accepted":
+    case "exchange-tos-forgotten":
+    case "exchange-suspended":
+    case "exchange-unsuspended":
+    case "exchange-deleted":
+    case "coins-withdrawn":
+    case "coins-refreshed":
+      return e.data.url;
+    case "coin-spent":
+    case "withdrawal-group-aborted":
+      return undefined;
+    default:
+      return assertNever(e);
+  }
+}
+
+export function assertNever(x: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(x)}`);
+}
+
+/** evolve(record, event) → record: pure, one record, immer for the copy. */
+export function evolveExchange(rec: ExchangeRecord | undefined, e: SharedEvent): ExchangeRecord {
+  const base = rec ?? emptyRecord(exchangeOf(e)!);
+  return produce(base, (r) => {
+    switch (e.type) {
+      case "exchange-added":
+        contribute(e.data.preset ? r.preset : r.ephemeral, e);
+        writeRegister(r.activity, e, e.time);
+        return;
+      case "exchange-keys-fetched":
+        contribute(r.ephemeral, e);
+        writeRegister(r.keys, e, e.data.keys);
+        writeRegister<UpdateOutcome>(r.outcome, e, { ok: true });
+        writeRegister(r.activity, e, e.time);
+        return;
+      case "exchange-update-failed":
+        contribute(r.ephemeral, e);
+        writeRegister<UpdateOutcome>(r.outcome, e, { ok: false, code: e.data.code, message: e.data.message });
+        writeRegister(r.activity, e, e.time);
+        return;
+      case "exchange-tos-offered": {
+        const offer: TosOffer = { etag: e.data.etag, languages: e.data.languages };
+        if (e.data.termsVersion !== undefined) offer.termsVersion = e.data.termsVersion;
+        contribute(r.ephemeral, e);
+        writeRegister(r.tos, e, offer);
+        return;
+      }
+      case "exchange-tos-accepted":
+        writeRegister<string | null>(r.tosAccepted, e, e.data.etag);
+        return;
+      case "exchange-tos-forgotten":
+        writeRegister<string | null>(r.tosAccepted, e, null);
+        return;
+      case "exchange-suspended":
+        writeRegister(r.suspended, e, true);
+        return;
+      case "exchange-unsuspended":
+        writeRegister(r.suspended, e, false);
+        return;
+      case "exchange-deleted": {
+        r.removed = join(r.removed, e.deps);
+        for (const c of [r.preset, r.ephemeral, r.used]) pruneContributions(c, r.removed);
+        for (const reg of [r.keys, r.outcome, r.tos, r.tosAccepted, r.suspended, r.activity] as Register<unknown>[]) {
+          pruneRegister(reg, r.removed);
+        }
+        return;
+      }
+      case "coins-withdrawn":
+      case "coins-refreshed":
+        contribute(r.used, e);
+        writeRegister(r.activity, e, e.time);
+        return;
+      case "coin-spent":
+      case "withdrawal-group-aborted":
+        return;
+      default:
+        assertNever(e);
+    }
+  });
+}
+
+export const exchangesProjection: Projection = {
+  name: "exchanges",
+  evolveShared(records, e) {
+    const url = exchangeOf(e);
+    if (url === undefined) return;
+    const key = exchangeKey(url);
+    records.put(key, evolveExchange(records.get<ExchangeRecord>(key), e));
+  },
+};
+
+// ---------------------------------------------------------------- derivations
+
+export function entryStatus(r: ExchangeRecord): ExchangeEntryStatus | undefined {
+  if (survives(r.used, r.removed)) return "used";
+  if (survives(r.ephemeral, r.removed)) return "ephemeral";
+  if (survives(r.preset, r.removed)) return "preset";
+  return undefined;
+}
+
+export const currentKeys = (r: ExchangeRecord) => readRegister(r.keys, r.removed)?.v;
+export const isSuspended = (r: ExchangeRecord) => readRegister(r.suspended, r.removed)?.v === true;
+export const lastActivity = (r: ExchangeRecord) => readRegister(r.activity, r.removed)?.v;
+export const currentTos = (r: ExchangeRecord) => readRegister(r.tos, r.removed)?.v;
+export const acceptedTos = (r: ExchangeRecord) => readRegister(r.tosAccepted, r.removed)?.v ?? undefined;
+
+export function tosStatus(r: ExchangeRecord): ExchangeTosStatus {
+  const offer = currentTos(r);
+  if (!offer) return "pending";
+  return acceptedTos(r) === offer.etag ? "accepted" : "proposed";
+}
+
+/** True when some denomination can be withdrawn at `nowMs`. */
+export function hasWithdrawableDenomination(keys: KeysFactsData, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000);
+  return keys.denominations.some(
+    (d) =>
+      (d.stampStart === "never" ? false : d.stampStart <= now) &&
+      (d.stampExpireWithdraw === "never" || d.stampExpireWithdraw > now),
+  );
+}
+
+/**
+ * The DD 48 view of one record at `nowMs`. `updating` says whether this device
+ * has an update in flight (device-local state). Undefined when the entry does
+ * not exist (never added, or deleted).
+ */
+export function exchangeView(r: ExchangeRecord, nowMs: number, updating: boolean): ExchangeListItem | undefined {
+  const entry = entryStatus(r);
+  if (!entry) return undefined;
+  const keys = currentKeys(r);
+  const outcome = readRegister(r.outcome, r.removed)?.v;
+  const item: ExchangeListItem = {
+    exchangeBaseUrl: r.url,
+    exchangeEntryStatus: entry,
+    exchangeUpdateStatus: "initial",
+    tosStatus: tosStatus(r),
+  };
+  if (keys) {
+    item.currency = keys.currency;
+    item.masterPub = keys.masterPub;
+  }
+  const error = outcome && !outcome.ok ? { code: outcome.code, message: outcome.message } : undefined;
+  if (isSuspended(r)) {
+    item.exchangeUpdateStatus = "suspended";
+  } else if (!keys) {
+    // A preset nobody tried to update needs no update; anything else awaits its first /keys.
+    item.exchangeUpdateStatus = entry === "preset" && !outcome && !updating ? "initial" : "initial-update";
+    if (error) item.lastUpdateErrorInfo = error;
+  } else if (error) {
+    item.exchangeUpdateStatus = "unavailable-update";
+    item.lastUpdateErrorInfo = error;
+  } else if (!hasWithdrawableDenomination(keys, nowMs)) {
+    item.exchangeUpdateStatus = "unavailable-update";
+    item.lastUpdateErrorInfo = {
+      code: "exchange-denominations-expired",
+      message: "the exchange offers no denomination that can still be withdrawn",
+    };
+  } else {
+    item.exchangeUpdateStatus = updating ? "ready-update" : "ready";
+  }
+  return item;
+}
+
+// ---------------------------------------------------------------- reading
+
+export function getExchangeRecord(records: Records, url: string): ExchangeRecord | undefined {
+  return records.get<ExchangeRecord>(exchangeKey(url));
+}
+
+/** The record of an exchange that exists (some entry level survives), else `exchange-unknown`. */
+export function requireExchange(records: Records, url: string): ExchangeRecord {
+  const r = getExchangeRecord(records, url);
+  if (!r || !entryStatus(r)) throw new WalletError("exchange-unknown", `no exchange ${url} in this wallet`, { url });
+  return r;
+}
+
+export function* allExchangeRecords(records: Records): Iterable<ExchangeRecord> {
+  for (const { value } of records.entries<ExchangeRecord>(["ex"])) yield value;
+}
+
+// ---------------------------------------------------------------- deciders
+
+export function decideAddExchange(r: ExchangeRecord | undefined, url: string, preset: boolean): SharedDraft[] {
+  const entry = r ? entryStatus(r) : undefined;
+  // Adding again is a no-op, except that a user's explicit add lifts a preset to ephemeral.
+  if (entry && (preset || entry !== "preset")) return [];
+  return [{ type: "exchange-added", data: { url, preset } }];
+}
+
+export function decideSetTosAccepted(r: ExchangeRecord, etag: string): SharedDraft[] {
+  if (typeof etag !== "string" || etag === "") throw new WalletError("request-invalid", "etag must be a non-empty string");
+  if (acceptedTos(r) === etag) return [];
+  return [{ type: "exchange-tos-accepted", data: { url: r.url, etag } }];
+}
+
+export function decideSetTosForgotten(r: ExchangeRecord): SharedDraft[] {
+  if (acceptedTos(r) === undefined) return [];
+  return [{ type: "exchange-tos-forgotten", data: { url: r.url } }];
+}
+
+export function decideSetSuspended(r: ExchangeRecord, suspended: boolean): SharedDraft[] {
+  if (typeof suspended !== "boolean") throw new WalletError("request-invalid", "suspended must be a boolean");
+  if (isSuspended(r) === suspended) return [];
+  return [{ type: suspended ? "exchange-suspended" : "exchange-unsuspended", data: { url: r.url } }];
+}
+
+export function decideDeleteExchange(
+  r: ExchangeRecord,
+  resources: { hasResources: boolean; coins: number; withdrawalGroups: number },
+  purge: boolean,
+): SharedDraft[] {
+  if (resources.hasResources && !purge) {
+    throw new WalletError(
+      "exchange-has-resources",
+      `exchange ${r.url} still holds ${resources.coins} coin(s) and ${resources.withdrawalGroups} pending withdrawal group(s); delete with purge to remove them`,
+      { url: r.url, ...resources },
+    );
+  }
+  return [{ type: "exchange-deleted", data: { url: r.url, purge } }];
+}
