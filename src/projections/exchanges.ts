@@ -19,6 +19,7 @@ import {
   type Register,
 } from "../merge/registers.ts";
 import { join, type VectorClock } from "../merge/vector-clock.ts";
+import { canonicalJson } from "../transport/canonical-json.ts";
 
 export type ExchangeEntryStatus = "preset" | "ephemeral" | "used";
 export type ExchangeUpdateStatus =
@@ -307,4 +308,55 @@ export function decideDeleteExchange(
     );
   }
   return [{ type: "exchange-deleted", data: { url: r.url, purge } }];
+}
+
+/** What one update run learned, as the exchange client reported it. */
+export interface UpdateFindings {
+  keys: { ok: true; notModified: true } | { ok: true; notModified: false; keys: KeysFactsData } | { ok: false; code: string; message: string };
+  terms?: { etag: string; termsVersion?: string; availableLanguages: string[] };
+  /** Protocol compatibility of the /keys version with this engine. */
+  compatible: (version: string) => boolean;
+}
+
+/**
+ * Records an update's outcome. A changed master key or an incompatible
+ * version is recorded as a failure and the new /keys is not adopted: the
+ * exchange becomes `unavailable-update` and keeps the facts it had.
+ */
+export function decideUpdateOutcome(r: ExchangeRecord, f: UpdateFindings): SharedDraft[] {
+  const url = r.url;
+  const out: SharedDraft[] = [];
+  const known = currentKeys(r);
+  const lastOk = readRegister(r.outcome, r.removed)?.v.ok === true;
+  const k = f.keys;
+  if (!k.ok) {
+    out.push({ type: "exchange-update-failed", data: { url, code: k.code, message: k.message } });
+  } else if (k.notModified) {
+    if (known && !lastOk) out.push({ type: "exchange-keys-fetched", data: { url, keys: known } });
+  } else if (!f.compatible(k.keys.version)) {
+    out.push({
+      type: "exchange-update-failed",
+      data: { url, code: "exchange-version-incompatible", message: `exchange speaks protocol ${k.keys.version}, incompatible with this wallet` },
+    });
+  } else if (known && known.masterPub !== k.keys.masterPub) {
+    out.push({
+      type: "exchange-update-failed",
+      data: { url, code: "exchange-master-pub-changed", message: `exchange now advertises master key ${k.keys.masterPub}, recorded is ${known.masterPub}` },
+    });
+  } else if (!lastOk || !known || canonicalKeysDiffer(known, k.keys)) {
+    out.push({ type: "exchange-keys-fetched", data: { url, keys: k.keys } });
+  }
+  if (f.terms && currentTos(r)?.etag !== f.terms.etag) {
+    const data: EventDataOf<"exchange-tos-offered"> = { url, etag: f.terms.etag, languages: f.terms.availableLanguages };
+    if (f.terms.termsVersion !== undefined) data.termsVersion = f.terms.termsVersion;
+    out.push({ type: "exchange-tos-offered", data });
+  }
+  return out;
+}
+
+type EventDataOf<K extends SharedDraft["type"]> = Extract<SharedDraft, { type: K }>["data"];
+
+function canonicalKeysDiffer(a: KeysFactsData, b: KeysFactsData): boolean {
+  // Canonical form: records read back from LMDB need not keep key order.
+  return canonicalJson(a) !== canonicalJson(b);
 }

@@ -1,0 +1,68 @@
+// Device-local update bookkeeping for exchanges: whether this device has an
+// update in flight, how often it failed in a row, when it last succeeded.
+// Folded only from local events, so it never travels to other devices.
+import type { LocalEvent } from "../events/envelope.ts";
+import type { Projection, Records } from "../events/store.ts";
+import { assertNever } from "./exchanges.ts";
+
+export interface UpdateState {
+  inFlight: boolean;
+  /** Failed attempts since the last success. */
+  failures: number;
+  lastAttemptAt?: number;
+  lastSuccessAt?: number;
+  /** ETag of the last /keys answer, for If-None-Match. */
+  keysEtag?: string;
+}
+
+const key = (url: string) => ["upd", url];
+
+export function getUpdateState(records: Records, url: string): UpdateState {
+  return records.get<UpdateState>(key(url)) ?? { inFlight: false, failures: 0 };
+}
+
+export const exchangeUpdatesProjection: Projection = {
+  name: "exchange-updates",
+  evolveLocal(records, e: LocalEvent) {
+    const s = getUpdateState(records, e.data.url);
+    switch (e.type) {
+      case "exchange-update-attempted":
+        records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
+        return;
+      case "exchange-update-settled": {
+        const next: UpdateState = e.data.ok
+          ? { ...s, inFlight: false, failures: 0, lastSuccessAt: e.time }
+          : { ...s, inFlight: false, failures: s.failures + 1 };
+        if (e.data.keysEtag !== undefined) next.keysEtag = e.data.keysEtag;
+        records.put(key(e.data.url), next);
+        return;
+      }
+      default:
+        assertNever(e);
+    }
+  },
+};
+
+export interface SchedulePolicy {
+  /** How long /keys of a used exchange stays fresh. */
+  refreshIntervalMs: number;
+  /** First retry delay after a failure; doubles per failure up to `maxRetryDelayMs`. */
+  retryBaseMs: number;
+  maxRetryDelayMs: number;
+}
+
+export const DEFAULT_SCHEDULE: SchedulePolicy = {
+  refreshIntervalMs: 60 * 60 * 1000,
+  retryBaseMs: 10 * 1000,
+  maxRetryDelayMs: 60 * 60 * 1000,
+};
+
+/** When this device should next contact the exchange, given its local update history. */
+export function nextUpdateAt(s: UpdateState, policy: SchedulePolicy): number {
+  if (s.failures > 0 && s.lastAttemptAt !== undefined) {
+    const delay = Math.min(policy.maxRetryDelayMs, policy.retryBaseMs * 2 ** Math.min(s.failures - 1, 30));
+    return s.lastAttemptAt + delay;
+  }
+  if (s.lastSuccessAt === undefined) return 0;
+  return s.lastSuccessAt + policy.refreshIntervalMs;
+}
