@@ -10,7 +10,7 @@
 // one LMDB write transaction that also evolves the projections: a crash leaves
 // all of it or none of it. In-memory caches (heads, counters) are staged during
 // the transaction and published only after the commit succeeded.
-import { mkdirSync, statSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { WalletError } from "../errors.ts";
@@ -113,11 +113,41 @@ function openEnv(path: string): RootDatabase {
     throw new WalletError("store-open-failed", `cannot create wallet directory ${path}: ${(e as Error).message}`);
   }
   if (!statSync(path).isDirectory()) throw new WalletError("store-open-failed", `${path} is not a directory`);
+  checkDataFile(join(path, "wallet.mdb"));
   try {
     // overlappingSync off: a committed transactionSync is on disk when it returns.
     return open({ path: join(path, "wallet.mdb"), overlappingSync: false, maxDbs: 12 });
   } catch (e) {
     throw new WalletError("store-corrupt", `cannot open the wallet store in ${path}: ${(e as Error).message}`);
+  }
+}
+
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * lmdb-js crashes the whole process (SIGSEGV) when asked to open a data file
+ * that is not LMDB, so look for the meta page's magic first: stock LMDB puts
+ * it at offset 16, lmdb-js's fork at 24. A missing or empty file is a new store.
+ */
+function checkDataFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw new WalletError("store-open-failed", `cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const size = statSync(file).size;
+    if (size === 0) return;
+    const head = Buffer.alloc(32);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const magicAt = (off: number) => n >= off + 4 && head.readUInt32LE(off) === LMDB_MAGIC;
+    if (size < 4096 || !(magicAt(16) || magicAt(24))) {
+      throw new WalletError("store-corrupt", `${file} is not an LMDB data file (damaged or foreign)`);
+    }
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,0 +1,11 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open } from "lmdb";
+const d = mkdtempSync(join(tmpdir(), "pr-"));
+const env = open({ path: join(d, "wallet.mdb"), overlappingSync: false, maxDbs: 12 });
+env.putSync("a", 1);
+await env.close();
+const b = readFileSync(join(d, "wallet.mdb"));
+console.log(b.length, b.subarray(0, 64).toString("hex"));
+console.log(b.subarray(4096, 4096+64).toString("hex"));

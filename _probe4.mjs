@@ -1,0 +1,11 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { open } from "lmdb";
+const d = mkdtempSync(join(tmpdir(), "pr-"));
+const env = open({ path: join(d, "wallet.mdb"), overlappingSync: false, maxDbs: 12 });
+for (const n of ["events","arrival","local","meta","proj"]) env.openDB({ name: n });
+env.putSync("foo", 1);
+console.log([...env.getKeys({})]);
+console.log(env.getKeysCount());
+await env.close();
