@@ -125,9 +125,12 @@ function openEnv(path: string): RootDatabase {
 const LMDB_MAGIC = 0xbeefc0de;
 
 /**
- * lmdb-js crashes the whole process (SIGSEGV) when asked to open a data file
- * that is not LMDB, so look for the meta page's magic first: stock LMDB puts
- * it at offset 16, lmdb-js's fork at 24. A missing or empty file is a new store.
+ * lmdb-js crashes the whole process (SIGSEGV) instead of throwing when it
+ * cannot open a data file, so check what LMDB checks first: both meta pages
+ * carry the magic (after the page header: 16 bytes in stock LMDB, 24 in the
+ * lmdb-js fork), and the file holds every page the newer meta page names (a
+ * truncated copy). LMDB has no page checksums: damage inside pages is not
+ * detectable here. A missing or empty file is a new store.
  */
 function checkDataFile(file: string): void {
   let fd: number;
@@ -137,15 +140,30 @@ function checkDataFile(file: string): void {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
     throw new WalletError("store-open-failed", `cannot read ${file}: ${(e as Error).message}`);
   }
+  const corrupt = (why: string) => new WalletError("store-corrupt", `${file} is not a usable LMDB data file: ${why}`);
   try {
     const size = statSync(file).size;
     if (size === 0) return;
-    const head = Buffer.alloc(32);
-    const n = readSync(fd, head, 0, head.length, 0);
-    const magicAt = (off: number) => n >= off + 4 && head.readUInt32LE(off) === LMDB_MAGIC;
-    if (size < 4096 || !(magicAt(16) || magicAt(24))) {
-      throw new WalletError("store-corrupt", `${file} is not an LMDB data file (damaged or foreign)`);
-    }
+    const read = (pos: number, len: number) => {
+      const b = Buffer.alloc(len);
+      return b.subarray(0, readSync(fd, b, 0, len, pos));
+    };
+    // Meta layout after the magic: version u32, address u64, mapsize u64, two 48-byte db records
+    // (the first one's leading u32 is the page size), last page u64, txn id u64.
+    const meta = (pos: number) => {
+      const b = read(pos, 24 + 136);
+      const base = [16, 24].find((o) => b.length >= o + 136 && b.readUInt32LE(o) === LMDB_MAGIC);
+      if (base === undefined) return undefined;
+      return { base, pageSize: b.readUInt32LE(base + 24), lastPage: b.readBigUInt64LE(base + 120), txn: b.readBigUInt64LE(base + 128) };
+    };
+    const m0 = meta(0);
+    if (!m0) throw corrupt("no LMDB header (damaged or foreign)");
+    const ps = m0.pageSize;
+    if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) throw corrupt(`implausible page size ${ps}`);
+    const m1 = meta(ps);
+    if (!m1 || m1.base !== m0.base) throw corrupt("the second meta page is damaged");
+    const last = m1.txn > m0.txn ? m1.lastPage : m0.lastPage;
+    if ((last + 1n) * BigInt(ps) > BigInt(size)) throw corrupt(`truncated: ${size} bytes, pages up to ${last} expected`);
   } finally {
     closeSync(fd);
   }
@@ -296,7 +314,7 @@ export function openStore(opts: StoreOptions): Store {
 
   function rebuild() {
     root.transactionSync(() => {
-      for (const key of proj.getKeys({})) proj.remove(key);
+      for (const key of [...proj.getKeys({})]) proj.remove(key);
       for (const e of eventsInArrivalOrder()) evolveShared(e);
       for (const e of localEvents()) evolveLocal(e);
       meta.put("projectionVersion", PROJECTION_VERSION);

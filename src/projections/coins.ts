@@ -261,11 +261,12 @@ export const coinsProjection: Projection = {
       case "exchange-deleted": {
         // Observed-remove: only coins and groups the deleting device had seen go.
         const url = e.data.url;
-        for (const { key } of records.entries(["coinx", url])) {
+        // Keys are collected first: the loop writes into the range it reads.
+        for (const { key } of [...records.entries(["coinx", url])]) {
           const before = records.get<CoinRecord>(coinKey(key[2] as string))!;
           if (!before.removed && covers(e.deps, before.d, before.s)) putCoin(records, before, { ...before, removed: true });
         }
-        for (const { key } of records.entries(["wgx", url])) {
+        for (const { key } of [...records.entries(["wgx", url])]) {
           const before = records.get<GroupRecord>(groupKey(key[2] as string))!;
           const removed = join(before.removed, e.deps);
           if (removed !== before.removed) putGroup(records, before, { ...before, removed });
