@@ -354,7 +354,10 @@ function initMeta(
 ): { deviceId: string; rootSeed: Uint8Array } {
   const format = meta.get("format") as { name?: string; version?: number } | undefined;
   if (format === undefined) {
-    if (events.getKeysCount() > 0 || meta.getKeysCount() > 0) {
+    // Named databases are keys of the root database: any other key belongs to someone else.
+    const names = new Set<unknown>(["events", "arrival", "local", "meta", "proj"]);
+    const foreignRootKey = [...root.getKeys({})].some((k) => !names.has(k));
+    if (foreignRootKey || events.getKeysCount() > 0 || meta.getKeysCount() > 0) {
       throw new WalletError("store-foreign", `${opts.path} holds an LMDB store that is not a wallet of this engine`);
     }
     if (opts.deviceId !== undefined && !DEVICE_ID_PATTERN.test(opts.deviceId)) {

@@ -1,0 +1,26 @@
+// Wallets in throwaway directories: real LMDB, removed afterwards.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openWallet, type OpenWalletOptions, type Wallet } from "../../src/wallet.ts";
+
+export function tempDir(): { path: string; cleanup(): void } {
+  const path = mkdtempSync(join(tmpdir(), "wallet-test-"));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** Opens a wallet in a fresh temp dir; `cleanup` closes it (if still open) and removes the dir. */
+export async function tempWallet(
+  opts: Partial<OpenWalletOptions> = {},
+): Promise<{ wallet: Wallet; path: string; cleanup(): Promise<void> }> {
+  const dir = tempDir();
+  const wallet = await openWallet({ ...opts, path: dir.path });
+  return {
+    wallet,
+    path: dir.path,
+    async cleanup() {
+      await wallet.close();
+      dir.cleanup();
+    },
+  };
+}
