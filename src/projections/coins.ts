@@ -28,7 +28,7 @@ import {
 } from "../transport/amounts.ts";
 import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
 import { covers, join, type VectorClock } from "../merge/vector-clock.ts";
-import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
+import { assertNever, currentKeys, getExchangeRecord, isSuspended, requireExchange } from "./exchanges.ts";
 
 export interface SpendEntry {
   amount: AmountString;
@@ -228,7 +228,10 @@ export const coinsProjection: Projection = {
           url,
           currency,
           contributors: { ...before?.contributors },
-          removed: before?.removed ?? {},
+          // A new group starts from every delete of its exchange seen so far, as if it had
+          // existed when they arrived: its record is then the same in any arrival order.
+          // Safe, since a delete that observed this event would have arrived after it.
+          removed: before?.removed ?? { ...getExchangeRecord(records, url)?.removed },
           withdrawn: formatAmount(withdrawn),
           coins: (before?.coins ?? 0) + e.data.coins.length,
           aborted: before?.aborted ?? false,
