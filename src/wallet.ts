@@ -238,7 +238,10 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         const after = getExchangeRecord(tx.records, url)!;
         settledOk = keys.ok && view(after)?.exchangeUpdateStatus !== "unavailable-update";
         const data: { url: string; ok: boolean; keysEtag?: string } = { url, ok: settledOk };
-        if (keysEtag !== undefined) data.keysEtag = keysEtag;
+        // A rejected /keys (new master key, incompatible version) must not become the
+        // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
+        const keysRejected = events.some((e) => e.type === "exchange-update-failed");
+        if (keysEtag !== undefined && !keysRejected) data.keysEtag = keysEtag;
         tx.appendLocal({ type: "exchange-update-settled", data }, now());
       });
     } finally {
