@@ -209,13 +209,14 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
     return item!;
   };
 
-  async function update(url: string, force: boolean): Promise<ExchangeListItem> {
+  /** `at` is the clock of this run: the scheduler passes its own `now` so attempt times agree with it. */
+  async function update(url: string, force: boolean, at: () => number = now): Promise<ExchangeListItem> {
     const r = requireExchange(records, url);
     // DD 48: a suspended exchange is not contacted any more.
     if (isSuspended(r)) throw new WalletError("exchange-suspended", `exchange ${url} is suspended`, { url });
     const st = getUpdateState(records, url);
     const known = currentKeys(r);
-    store.write((tx) => tx.appendLocal({ type: "exchange-update-attempted", data: { url } }, now()));
+    store.write((tx) => tx.appendLocal({ type: "exchange-update-attempted", data: { url } }, at()));
     let keysEtag: string | undefined;
     let settledOk = false;
     try {
@@ -234,7 +235,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
           terms: tosFound,
           compatible: (v) => isProtocolCompatible(ENGINE_EXCHANGE_PROTOCOL_VERSION, v),
         });
-        if (events.length > 0) tx.appendOwn(events, now());
+        if (events.length > 0) tx.appendOwn(events, at());
         const after = getExchangeRecord(tx.records, url)!;
         settledOk = keys.ok && view(after)?.exchangeUpdateStatus !== "unavailable-update";
         const data: { url: string; ok: boolean; keysEtag?: string } = { url, ok: settledOk };
@@ -242,12 +243,12 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
         const keysRejected = events.some((e) => e.type === "exchange-update-failed");
         if (keysEtag !== undefined && !keysRejected) data.keysEtag = keysEtag;
-        tx.appendLocal({ type: "exchange-update-settled", data }, now());
+        tx.appendLocal({ type: "exchange-update-settled", data }, at());
       });
     } finally {
       // Whatever happened above, the attempt must not stay "in flight".
       if (getUpdateState(records, url).inFlight) {
-        store.write((tx) => tx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false } }, now()));
+        store.write((tx) => tx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false } }, at()));
       }
     }
     const after = getExchangeRecord(records, url);
@@ -380,7 +381,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         append(() => collected.map((url) => ({ type: "exchange-deleted", data: { url, purge: false } }) as SharedDraft));
       }
       const updated: ExchangeListItem[] = [];
-      for (const url of due) updated.push(await update(url, false));
+      for (const url of due) updated.push(await update(url, false, () => at));
       return { updated, collected };
     },
 
