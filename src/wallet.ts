@@ -2,7 +2,7 @@
 // projections, asks a decider for events, and appends them in one write
 // transaction. HTTP happens here, at the edge, never inside a transaction.
 import { WalletError } from "./errors.ts";
-import type { SharedDraft } from "./events/catalogue.ts";
+import type { EventData, SharedDraft } from "./events/catalogue.ts";
 import type { SharedEvent, WalletEvent } from "./events/envelope.ts";
 import { openStore, type Store, type WriteTxn } from "./events/store.ts";
 import { exportFrom, importInto, type ImportResult } from "./merge/log-merge.ts";
@@ -202,7 +202,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
   const append = (fn: () => SharedDraft[]) => transact(() => ({ events: fn(), result: undefined }));
 
   const view = (r: ExchangeRecord): ExchangeListItem | undefined =>
-    exchangeView(r, now(), getUpdateState(records, r.url).inFlight);
+    exchangeView(r, now(), getUpdateState(records, r.url));
 
   const entry = (url: string): ExchangeListItem => {
     const item = view(requireExchange(records, url));
@@ -238,7 +238,8 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         if (events.length > 0) tx.appendOwn(events, at());
         const after = getExchangeRecord(tx.records, url)!;
         settledOk = keys.ok && view(after)?.exchangeUpdateStatus !== "unavailable-update";
-        const data: { url: string; ok: boolean; keysEtag?: string } = { url, ok: settledOk };
+        const data: EventData<"exchange-update-settled"> = { url, ok: settledOk };
+        if (terms && !terms.ok) data.termsError = { code: terms.code, message: terms.message };
         // A rejected /keys (new master key, incompatible version) must not become the
         // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
         const keysRejected = events.some((e) => e.type === "exchange-update-failed");

@@ -465,9 +465,16 @@ describe("ToS status", () => {
     expect((await entry(w, ex.baseUrl)).tosStatus).toBe("pending");
     ex.setFault({ kind: "http-500", path: "terms" });
     const item = await w.updateExchange({ exchangeBaseUrl: ex.baseUrl });
-    expect(item).toMatchObject({ exchangeUpdateStatus: "ready", tosStatus: "pending" });
+    // DD 48: a pending ToS reflects why its download failed.
+    expect(item).toMatchObject({
+      exchangeUpdateStatus: "ready",
+      tosStatus: "pending",
+      lastUpdateErrorInfo: { code: "exchange-http-error" },
+    });
     ex.setFault(undefined);
-    expect((await w.updateExchange({ exchangeBaseUrl: ex.baseUrl })).tosStatus).toBe("proposed");
+    const recovered = await w.updateExchange({ exchangeBaseUrl: ex.baseUrl });
+    expect(recovered.tosStatus).toBe("proposed");
+    expect(recovered.lastUpdateErrorInfo).toBeUndefined();
   });
 
   it("is proposed after getExchangeTos alone, without any /keys", async () => {

@@ -111,7 +111,15 @@ export const catalogue = {
 
   // Device-local: never exported, never in the hash chain or vector clock.
   "exchange-update-attempted": local(object({ url: baseUrl })),
-  "exchange-update-settled": local(object({ url: baseUrl, ok: bool, keysEtag: optional(str) })),
+  "exchange-update-settled": local(
+    object({
+      url: baseUrl,
+      ok: bool,
+      keysEtag: optional(str),
+      // /terms can fail while /keys succeeds: the ToS stays pending and this says why.
+      termsError: optional(object({ code: nonEmptyStr, message: str })),
+    }),
+  ),
 } satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
 
 type Catalogue = typeof catalogue;

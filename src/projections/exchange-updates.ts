@@ -13,6 +13,8 @@ export interface UpdateState {
   lastSuccessAt?: number;
   /** ETag of the last /keys answer, for If-None-Match. */
   keysEtag?: string;
+  /** Why the last attempt could not fetch /terms, if it could not. */
+  termsError?: { code: string; message: string };
 }
 
 const key = (url: string) => ["upd", url];
@@ -34,6 +36,8 @@ export const exchangeUpdatesProjection: Projection = {
           ? { ...s, inFlight: false, failures: 0, lastSuccessAt: e.time }
           : { ...s, inFlight: false, failures: s.failures + 1 };
         if (e.data.keysEtag !== undefined) next.keysEtag = e.data.keysEtag;
+        delete next.termsError;
+        if (e.data.termsError !== undefined) next.termsError = e.data.termsError;
         records.put(key(e.data.url), next);
         return;
       }

@@ -211,11 +211,16 @@ export function hasWithdrawableDenomination(keys: KeysFactsData, nowMs: number):
 }
 
 /**
- * The DD 48 view of one record at `nowMs`. `updating` says whether this device
- * has an update in flight (device-local state). Undefined when the entry does
- * not exist (never added, or deleted).
+ * The DD 48 view of one record at `nowMs`. `local` is this device's update
+ * state: an update in flight, and why /terms last failed. Undefined when the
+ * entry does not exist (never added, or deleted).
  */
-export function exchangeView(r: ExchangeRecord, nowMs: number, updating: boolean): ExchangeListItem | undefined {
+export function exchangeView(
+  r: ExchangeRecord,
+  nowMs: number,
+  local: { inFlight: boolean; termsError?: { code: string; message: string } },
+): ExchangeListItem | undefined {
+  const updating = local.inFlight;
   const entry = entryStatus(r);
   if (!entry) return undefined;
   const keys = currentKeys(r);
@@ -248,6 +253,10 @@ export function exchangeView(r: ExchangeRecord, nowMs: number, updating: boolean
     };
   } else {
     item.exchangeUpdateStatus = updating ? "ready-update" : "ready";
+  }
+  // DD 48: a pending ToS reflects why its download failed.
+  if (!item.lastUpdateErrorInfo && item.tosStatus === "pending" && local.termsError) {
+    item.lastUpdateErrorInfo = { ...local.termsError };
   }
   return item;
 }
