@@ -110,6 +110,8 @@ function referenceFold(events: WalletEvent[]): Reference {
         groups.get(data.withdrawalGroupId)!.aborted = true;
         break;
       case "exchange-deleted": {
+        // Only a purge removes coins and groups; a plain delete removes the entry alone.
+        if (!data.purge) break;
         const list = deletes.get(data.url) ?? [];
         list.push(e.deps);
         deletes.set(data.url, list);

@@ -494,6 +494,8 @@ describe("getExchangeResources and deleteExchange", () => {
     expect(await w.getExchangeResources({ exchangeBaseUrl: EX })).toEqual({ hasResources: false, coins: 0, withdrawalGroups: 0 });
     await w.deleteExchange({ exchangeBaseUrl: EX });
     expect((await w.listExchanges()).exchanges).toEqual([]);
+    // Only a purge removes coins: the spent coin stays on record as history.
+    expect(await w.getCoin({ coinPub: "C1" })).toMatchObject({ remaining: "KUDOS:0", spendIds: [expect.any(String)] });
   });
 
   it("purges coins and groups: balances drop and the coins are gone", async () => {

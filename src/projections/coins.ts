@@ -7,6 +7,7 @@
 //   ["bal", currency]        BalanceRecord         running totals (cache of the fold)
 //   ["res", url]             ResourceRecord        running counts (cache of the fold)
 //   ["conflict", pub]        string[]              double-spent coins, spend ids sorted
+//   ["purged", url]          VectorClock           what the purges of an exchange observed
 //
 // Aggregates are maintained by deltas: every change of a coin or group
 // subtracts its old effect and adds its new one, so an aggregate always equals
@@ -28,7 +29,7 @@ import {
 } from "../transport/amounts.ts";
 import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
 import { covers, join, type VectorClock } from "../merge/vector-clock.ts";
-import { assertNever, currentKeys, getExchangeRecord, isSuspended, requireExchange } from "./exchanges.ts";
+import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
 
 export interface SpendEntry {
   amount: AmountString;
@@ -52,7 +53,7 @@ export interface CoinRecord {
   secrets?: { coinPriv?: string; blindingKey?: string; denomSig?: string };
   /** Grow-only set of spends, keyed by spend id. */
   spends: Record<string, SpendEntry>;
-  /** Set when a delete of its exchange observed its creation (observed-remove). */
+  /** Set when a purge of its exchange observed its creation (observed-remove). */
   removed: boolean;
 }
 
@@ -61,7 +62,7 @@ export interface GroupRecord {
   url: string;
   currency: string;
   contributors: Contributions;
-  /** Join of the causal pasts of deletes of its exchange. */
+  /** Join of the causal pasts of purges of its exchange. */
   removed: VectorClock;
   /** Amount the withdrawal was instructed for, if known: the max any device recorded. */
   instructed?: AmountString;
@@ -86,6 +87,8 @@ const groupKey = (id: string) => ["wg", id];
 const balKey = (cur: string) => ["bal", cur];
 const resKey = (url: string) => ["res", url];
 const conflictKey = (pub: string) => ["conflict", pub];
+/** Join of the causal pasts of the purges of an exchange. */
+const purgedKey = (url: string) => ["purged", url];
 
 // ---------------------------------------------------------------- effects
 
@@ -228,10 +231,10 @@ export const coinsProjection: Projection = {
           url,
           currency,
           contributors: { ...before?.contributors },
-          // A new group starts from every delete of its exchange seen so far, as if it had
+          // A new group starts from every purge of its exchange seen so far, as if it had
           // existed when they arrived: its record is then the same in any arrival order.
-          // Safe, since a delete that observed this event would have arrived after it.
-          removed: before?.removed ?? { ...getExchangeRecord(records, url)?.removed },
+          // Safe, since a purge that observed this event would have arrived after it.
+          removed: before?.removed ?? { ...records.get<VectorClock>(purgedKey(url)) },
           withdrawn: formatAmount(withdrawn),
           coins: (before?.coins ?? 0) + e.data.coins.length,
           aborted: before?.aborted ?? false,
@@ -262,8 +265,11 @@ export const coinsProjection: Projection = {
         return;
       }
       case "exchange-deleted": {
-        // Observed-remove: only coins and groups the deleting device had seen go.
+        // A plain delete removes the entry only (it was refused while value was left);
+        // a purge also removes coins and groups, and only those its author had seen.
+        if (!e.data.purge) return;
         const url = e.data.url;
+        records.put(purgedKey(url), join(records.get<VectorClock>(purgedKey(url)) ?? {}, e.deps));
         // Keys are collected first: the loop writes into the range it reads.
         for (const { key } of [...records.entries(["coinx", url])]) {
           const before = records.get<CoinRecord>(coinKey(key[2] as string))!;
