@@ -137,7 +137,11 @@ function adjustResources(records: Records, url: string, dCoins: number, dGroups:
   if (dCoins === 0 && dGroups === 0) return;
   const key = resKey(url);
   const r = records.get<ResourceRecord>(key) ?? { coins: 0, withdrawalGroups: 0 };
-  records.put(key, { coins: r.coins + dCoins, withdrawalGroups: r.withdrawalGroups + dGroups });
+  const next = { coins: r.coins + dCoins, withdrawalGroups: r.withdrawalGroups + dGroups };
+  // The record exists exactly when a count is non-zero: whether a zero record was left
+  // behind would otherwise depend on the path the counts took, i.e. on arrival order.
+  if (next.coins === 0 && next.withdrawalGroups === 0) records.remove(key);
+  else records.put(key, next);
 }
 
 /** Writes a coin and moves the aggregates by the difference of its effects. */
