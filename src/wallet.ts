@@ -3,7 +3,7 @@
 // transaction. HTTP happens here, at the edge, never inside a transaction.
 import { WalletError } from "./errors.ts";
 import type { EventData, SharedDraft } from "./events/catalogue.ts";
-import type { SharedEvent, WalletEvent } from "./events/envelope.ts";
+import type { WalletEvent } from "./events/envelope.ts";
 import { openStore, type Store, type WriteTxn } from "./events/store.ts";
 import { exportFrom, importInto, type ImportResult } from "./merge/log-merge.ts";
 import { normalizeClock, type VectorClock } from "./merge/vector-clock.ts";
@@ -204,10 +204,8 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
   const view = (r: ExchangeRecord): ExchangeListItem | undefined =>
     exchangeView(r, now(), getUpdateState(records, r.url));
 
-  const entry = (url: string): ExchangeListItem => {
-    const item = view(requireExchange(records, url));
-    return item!;
-  };
+  // requireExchange guarantees an entry status, so the view exists.
+  const entry = (url: string): ExchangeListItem => view(requireExchange(records, url))!;
 
   /** `at` is the clock of this run: the scheduler passes its own `now` so attempt times agree with it. */
   async function update(url: string, force: boolean, at: () => number = now): Promise<ExchangeListItem> {
@@ -217,14 +215,12 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
     const st = getUpdateState(records, url);
     const known = currentKeys(r);
     store.write((tx) => tx.appendLocal({ type: "exchange-update-attempted", data: { url } }, at()));
-    let keysEtag: string | undefined;
-    let settledOk = false;
     try {
       const keys = await fetchKeys(http, url, { timeoutMs, etag: !force && known ? st.keysEtag : undefined });
       const terms = keys.ok
         ? await fetchTerms(http, url, { timeoutMs, etag: force ? undefined : currentTos(r)?.etag })
         : undefined;
-      if (keys.ok && !keys.notModified) keysEtag = keys.etag;
+      const keysEtag = keys.ok && !keys.notModified ? keys.etag : undefined;
       store.write((tx) => {
         // Re-read: other requests may have run while we awaited the network.
         const fresh = getExchangeRecord(tx.records, url);
@@ -237,8 +233,8 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         });
         if (events.length > 0) tx.appendOwn(events, at());
         const after = getExchangeRecord(tx.records, url)!;
-        settledOk = keys.ok && view(after)?.exchangeUpdateStatus !== "unavailable-update";
-        const data: EventData<"exchange-update-settled"> = { url, ok: settledOk };
+        const ok = keys.ok && view(after)?.exchangeUpdateStatus !== "unavailable-update";
+        const data: EventData<"exchange-update-settled"> = { url, ok };
         if (terms && !terms.ok) data.termsError = { code: terms.code, message: terms.message };
         // A rejected /keys (new master key, incompatible version) must not become the
         // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
@@ -477,4 +473,3 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
   return wallet;
 }
 
-export type { SharedEvent };
