@@ -51,8 +51,9 @@ interface Reference {
 /**
  * What the projections must say, as a function of the event *set*: a coin is
  * gone when a delete of its exchange observed its creation; spends are a set
- * keyed by spend id (the earliest (lamport, device, seq) record of an id
- * wins); a coin spent beyond its value is a conflict and counts zero.
+ * keyed by spend id (of two records of one id the larger amount wins, the
+ * earliest (lamport, device, seq) on a tie); a coin spent beyond its value is
+ * a conflict and counts zero.
  */
 function referenceFold(events: WalletEvent[]): Reference {
   type Stamp = { l: number; d: string; s: number };
@@ -71,7 +72,7 @@ function referenceFold(events: WalletEvent[]): Reference {
     let m = spends.get(coinPub);
     if (!m) spends.set(coinPub, (m = new Map()));
     const old = m.get(spendId);
-    if (!old || less(stamp, old)) m.set(spendId, stamp);
+    if (!old || stamp.amount > old.amount || (stamp.amount === old.amount && less(stamp, old))) m.set(spendId, stamp);
   };
   const create = (e: WalletEvent, url: string, coins: { coinPub: string; value: string }[]) => {
     for (const c of coins) {

@@ -502,6 +502,33 @@ describe("regressions found by the laws", () => {
       expect(await observe(sim.wallets[1])).toEqual(await observe(sim.wallets[0]));
     });
   });
+
+  it("one spend id recorded with two amounts keeps the larger, so a merge gives no value back", async () => {
+    // Shrunk counterexample of "a spent coin is never resurrected" (seed -336344503 at PROPERTY_RUNS=200):
+    // dev0 and dev1 both recorded spend p1 of coin dev0-c1; when the earliest record won, dev1's coin
+    // grew from KUDOS:0.125 back to KUDOS:0.375 on importing dev0's log.
+    const h = withToString({
+      devices: 2,
+      steps: [
+        { device: 0, op: "addExchange", args: { ex: 0, preset: false } },
+        { device: 1, op: "addExchange", args: { ex: 0, preset: false } },
+        { device: 0, op: "recordWithdrawal", args: { ex: 0, group: null, coins: ["0.5"], pending: null } },
+        { sync: true, from: 0, to: 1 },
+        { device: 0, op: "recordSpend", args: { coin: 0, share: 0.25, spendId: "p1" } },
+        { device: 1, op: "recordSpend", args: { coin: 0, share: 0.75, spendId: "p1" } },
+      ],
+    });
+    await withSim(h, async (sim) => {
+      const [coin] = sim.coins.keys();
+      const before = await coinStates(sim.wallets[1], [coin]);
+      expect(before.get(coin)).toBe("KUDOS:0.125");
+      await sim.fullSync([
+        [0, 1],
+        [1, 0],
+      ]);
+      for (const w of sim.wallets) expect((await coinStates(w, [coin])).get(coin)).toBe("KUDOS:0.125");
+    });
+  });
 });
 
 /** Join of the causal pasts of every delete of `url`: what the deletes observed. */

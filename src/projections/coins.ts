@@ -33,7 +33,11 @@ import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchan
 
 export interface SpendEntry {
   amount: AmountString;
-  /** Stamp of the event that recorded it: when two devices record one spend id, the earliest wins. */
+  /**
+   * Stamp of the event that recorded it. When two devices record one spend id,
+   * the larger amount wins (the earliest stamp breaks a tie): a join, so merging
+   * never gives value back to a coin, whatever the order.
+   */
   l: number;
   d: string;
   s: number;
@@ -208,7 +212,10 @@ function addSpend(records: Records, e: SharedEvent, coinPub: string, spendId: st
   const entry: SpendEntry = { amount, l: e.lamport, d: e.device, s: e.seq };
   if (purchaseId !== undefined) entry.purchaseId = purchaseId;
   const existing = before.spends[spendId];
-  if (existing && !stampLess({ l: entry.l, d: entry.d, s: entry.s }, existing)) return;
+  if (existing) {
+    const byAmount = cmpAmounts(parseAmount(amount), parseAmount(existing.amount));
+    if (byAmount < 0 || (byAmount === 0 && !stampLess({ l: entry.l, d: entry.d, s: entry.s }, existing))) return;
+  }
   putCoin(records, before, { ...before, spends: { ...before.spends, [spendId]: entry } });
 }
 
