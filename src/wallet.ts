@@ -39,6 +39,7 @@ import {
   decideSetSuspended,
   decideSetTosAccepted,
   decideSetTosForgotten,
+  decideTosOffered,
   decideUpdateOutcome,
   entryStatus,
   exchangeView,
@@ -225,10 +226,9 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         // Re-read: other requests may have run while we awaited the network.
         const fresh = getExchangeRecord(tx.records, url);
         if (!fresh || !entryStatus(fresh)) return;
-        const tosFound = terms && terms.ok ? { etag: terms.etag, termsVersion: terms.termsVersion, availableLanguages: terms.availableLanguages } : undefined;
         const events = decideUpdateOutcome(fresh, {
           keys: keys.ok ? keys : { ok: false, code: keys.code, message: keys.message },
-          terms: tosFound,
+          terms: terms?.ok ? terms : undefined,
           compatible: (v) => isProtocolCompatible(ENGINE_EXCHANGE_PROTOCOL_VERSION, v),
         });
         if (events.length > 0) tx.appendOwn(events, at());
@@ -315,17 +315,7 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
         acceptFormat: req.acceptFormat,
       });
       if (!res.ok) throw new WalletError(res.code, res.message, { url, httpStatus: res.httpStatus });
-      append(() => {
-        const fresh = requireExchange(records, url);
-        if (currentTos(fresh)?.etag === res.etag) return [];
-        const data: { url: string; etag: string; languages: string[]; termsVersion?: string } = {
-          url,
-          etag: res.etag,
-          languages: res.availableLanguages,
-        };
-        if (res.termsVersion !== undefined) data.termsVersion = res.termsVersion;
-        return [{ type: "exchange-tos-offered", data }];
-      });
+      append(() => decideTosOffered(requireExchange(records, url), res));
       const after = requireExchange(records, url);
       const out: ExchangeTos = {
         content: res.content,

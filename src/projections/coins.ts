@@ -425,6 +425,33 @@ export function decideRecordWithdrawal(records: Records, url: string, req: Recor
   return [data];
 }
 
+function requireLiveCoin(records: Records, coinPub: unknown): CoinRecord {
+  const coin = typeof coinPub === "string" ? getCoin(records, coinPub) : undefined;
+  if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${String(coinPub)} in this wallet`, { coinPub });
+  return coin;
+}
+
+/** A positive amount in the coin's currency, for `what` ("spend", "refresh"). */
+function checkedCoinAmount(coin: CoinRecord, raw: unknown, field: string, what: string): { amount: AmountString; a: Amount } {
+  const amount = reqAmount(raw, field);
+  const a = parseAmount(amount);
+  if (a.currency !== coin.currency) {
+    throw new WalletError("currency-mismatch", `${what} of ${amount} from a ${coin.currency} coin`, { coinPub: coin.coinPub });
+  }
+  if (isZero(a)) throw new WalletError("amount-invalid", `a ${what} must be positive`);
+  return { amount, a };
+}
+
+function requireLeft(coin: CoinRecord, a: Amount, what: string): void {
+  const left = coinRemaining(coin) ?? zeroAmount(coin.currency);
+  if (cmpAmounts(a, left) > 0) {
+    throw new WalletError("coin-overspent", `coin ${coin.coinPub} has ${formatAmount(left)} left, cannot ${what} ${formatAmount(a)}`, {
+      coinPub: coin.coinPub,
+      left: formatAmount(left),
+    });
+  }
+}
+
 export interface RecordSpendRequest {
   coinPub: string;
   amount: AmountString;
@@ -435,15 +462,9 @@ export interface RecordSpendRequest {
 /** Returns the events and the spend id (existing one when the same spend is recorded again). */
 export function decideRecordSpend(records: Records, req: RecordSpendRequest, newId: () => string): { events: SharedDraft[]; spendId: string } {
   if (typeof req?.coinPub !== "string") throw new WalletError("request-invalid", "coinPub must be a string");
-  const coin = getCoin(records, req.coinPub);
-  if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${req.coinPub} in this wallet`, { coinPub: req.coinPub });
+  const coin = requireLiveCoin(records, req.coinPub);
   requireUsableExchange(records, coin.url);
-  const amount = reqAmount(req.amount, "amount");
-  const a = parseAmount(amount);
-  if (a.currency !== coin.currency) {
-    throw new WalletError("currency-mismatch", `spend of ${amount} from a ${coin.currency} coin`, { coinPub: coin.coinPub });
-  }
-  if (isZero(a)) throw new WalletError("amount-invalid", "a spend must be positive");
+  const { amount, a } = checkedCoinAmount(coin, req.amount, "amount", "spend");
   if (req.purchaseId !== undefined && typeof req.purchaseId !== "string") throw new WalletError("request-invalid", "purchaseId must be a string");
   const spendId = req.spendId ?? newId();
   if (typeof spendId !== "string" || spendId === "") throw new WalletError("request-invalid", "spendId must be a non-empty string");
@@ -452,13 +473,7 @@ export function decideRecordSpend(records: Records, req: RecordSpendRequest, new
     if (existing.amount === amount) return { events: [], spendId };
     throw new WalletError("spend-duplicate", `spend ${spendId} on coin ${coin.coinPub} was recorded with ${existing.amount}`, { spendId });
   }
-  const left = coinRemaining(coin) ?? zeroAmount(coin.currency);
-  if (cmpAmounts(a, left) > 0) {
-    throw new WalletError("coin-overspent", `coin ${coin.coinPub} has ${formatAmount(left)} left, cannot spend ${amount}`, {
-      coinPub: coin.coinPub,
-      left: formatAmount(left),
-    });
-  }
+  requireLeft(coin, a, "spend");
   const data: SharedDraft & { type: "coin-spent" } = { type: "coin-spent", data: { spendId, coinPub: coin.coinPub, amount } };
   if (req.purchaseId !== undefined) data.data.purchaseId = req.purchaseId;
   return { events: [data], spendId };
@@ -480,22 +495,15 @@ export function decideRecordRefresh(records: Records, req: RecordRefreshRequest,
   const inputs: { coinPub: string; amount: AmountString }[] = [];
   const seen = new Set<string>();
   for (const input of req.inputs) {
-    const coin = getCoin(records, input?.coinPub);
-    if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${String(input?.coinPub)} in this wallet`);
+    const coin = requireLiveCoin(records, input?.coinPub);
     if (seen.has(coin.coinPub)) throw new WalletError("request-invalid", `coin ${coin.coinPub} is refreshed twice`);
     seen.add(coin.coinPub);
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
     if (coin.spends[refreshSpendId(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
-    const amount = reqAmount(input.amount, "inputs[].amount");
-    const a = parseAmount(amount);
-    if (a.currency !== coin.currency) throw new WalletError("currency-mismatch", `refresh of ${amount} from a ${coin.currency} coin`);
-    if (isZero(a)) throw new WalletError("amount-invalid", "a refresh input must be positive");
-    const left = coinRemaining(coin) ?? zeroAmount(coin.currency);
-    if (cmpAmounts(a, left) > 0) {
-      throw new WalletError("coin-overspent", `coin ${coin.coinPub} has ${formatAmount(left)} left, cannot refresh ${amount}`, { coinPub: coin.coinPub });
-    }
+    const { amount, a } = checkedCoinAmount(coin, input.amount, "inputs[].amount", "refresh");
+    requireLeft(coin, a, "refresh");
     consumed = consumed ? addAmounts(consumed, a) : a;
     inputs.push({ coinPub: coin.coinPub, amount });
   }

@@ -355,12 +355,16 @@ export function decideUpdateOutcome(r: ExchangeRecord, f: UpdateFindings): Share
   } else if (!lastOk || !known || canonicalKeysDiffer(known, k.keys)) {
     out.push({ type: "exchange-keys-fetched", data: { url, keys: k.keys } });
   }
-  if (f.terms && currentTos(r)?.etag !== f.terms.etag) {
-    const data: EventDataOf<"exchange-tos-offered"> = { url, etag: f.terms.etag, languages: f.terms.availableLanguages };
-    if (f.terms.termsVersion !== undefined) data.termsVersion = f.terms.termsVersion;
-    out.push({ type: "exchange-tos-offered", data });
-  }
+  if (f.terms) out.push(...decideTosOffered(r, f.terms));
   return out;
+}
+
+/** Records the ToS the exchange offers, when its etag is not the one already recorded. */
+export function decideTosOffered(r: ExchangeRecord, terms: { etag: string; termsVersion?: string; availableLanguages: string[] }): SharedDraft[] {
+  if (currentTos(r)?.etag === terms.etag) return [];
+  const data: EventDataOf<"exchange-tos-offered"> = { url: r.url, etag: terms.etag, languages: terms.availableLanguages };
+  if (terms.termsVersion !== undefined) data.termsVersion = terms.termsVersion;
+  return [{ type: "exchange-tos-offered", data }];
 }
 
 type EventDataOf<K extends SharedDraft["type"]> = Extract<SharedDraft, { type: K }>["data"];
