@@ -19,16 +19,8 @@ import {
   sumAmounts,
   zeroAmount,
 } from "../src/transport/amounts.ts";
-import { WalletError } from "../src/errors.ts";
+import { codeOf } from "./support/error-code.ts";
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof WalletError ? e.code : `non-wallet-error:${String(e)}`;
-  }
-  return undefined;
-}
 
 const MAX = String(AMOUNT_MAX_VALUE); // "4503599627370496"
 

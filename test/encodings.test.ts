@@ -6,15 +6,8 @@ import { kdf } from "../src/transport/kdf.ts";
 import { eddsaPublicFromSeed, eddsaSign, eddsaVerify, randomBytes } from "../src/transport/keys.ts";
 import { canonicalJson } from "../src/transport/canonical-json.ts";
 import { WalletError } from "../src/errors.ts";
+import { codeOf } from "./support/error-code.ts";
 
-function codeOf(f: () => unknown): string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof WalletError ? e.code : `non-wallet-error:${String(e)}`;
-  }
-  return undefined;
-}
 
 // Vectors from GNU Taler's own test suite, as quoted in DESIGN.md ("The backup").
 const HELLO = "91JPRV3F5GG4EKJN41A62V35E8";
