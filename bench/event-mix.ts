@@ -4,9 +4,9 @@
 // a ToS re-acceptance now and then, and a rare double spend so that
 // listConflicts has something to list. Drafts only: the store stamps them.
 import type { KeysFactsData, SharedDraft } from "../src/events/catalogue.ts";
-import { formatAmount } from "../src/transport/amounts.ts";
-import { encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
+import { formatAmount } from "../src/codec/amounts.ts";
+import { encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
 
 export const EXCHANGES = [
   { url: "https://exchange-a.example.com/", currency: "KUDOS" },

@@ -3,8 +3,8 @@
 // src/events/store.ts opens it. No validation, hashing or projections.
 import { join } from "node:path";
 import { open } from "lmdb";
-import { encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
+import { encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
 import { timeMs } from "./measure.ts";
 
 const DEVICE = "RAWBENCHDEVICE0000";

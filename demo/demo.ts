@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openWallet, startTestExchange, type ExchangeListItem, type Wallet } from "../src/index.ts";
+import { openWallet, type ExchangeListItem, type Wallet } from "../src/index.ts";
+import { startTestExchange } from "../src/testing/index.ts";
 
 const keep = process.argv[2];
 const dir = keep ? resolve(keep) : mkdtempSync(join(tmpdir(), "wallet-demo-"));

@@ -20,14 +20,14 @@ export type {
 } from "./projections/exchanges.ts";
 export type { RecordRefreshRequest, RecordSpendRequest, RecordWithdrawalRequest } from "./projections/coins.ts";
 export type { ImportResult } from "./merge/log-merge.ts";
-export type { VectorClock } from "./merge/vector-clock.ts";
+export type { VectorClock } from "./events/clock.ts";
 
 // Encodings and crypto, byte-exact with GNU Taler.
-export { encodeCrock, decodeCrock } from "./transport/crockford.ts";
-export { kdf } from "./transport/kdf.ts";
-export { canonicalJson } from "./transport/canonical-json.ts";
-export { sha512 } from "./transport/hash.ts";
-export { eddsaPublicFromSeed, eddsaSign, eddsaVerify } from "./transport/keys.ts";
+export { encodeCrock, decodeCrock } from "./codec/crockford.ts";
+export { kdf } from "./codec/kdf.ts";
+export { canonicalJson } from "./codec/canonical-json.ts";
+export { sha512 } from "./codec/hash.ts";
+export { eddsaPublicFromSeed, eddsaSign, eddsaVerify } from "./codec/keys.ts";
 export {
   amountAdd,
   amountCmp,
@@ -37,14 +37,13 @@ export {
   formatAmount,
   type Amount,
   type AmountString,
-} from "./transport/amounts.ts";
-export { canonicalizeBaseUrl } from "./transport/url.ts";
+} from "./codec/amounts.ts";
+export { canonicalizeBaseUrl } from "./codec/url.ts";
 
-// Exchange transport, and a test exchange for embedding wallets' own tests.
+// Exchange transport. The test exchange lives in the separate testing entry (src/testing/index.ts).
 export {
   ENGINE_EXCHANGE_PROTOCOL_VERSION,
   isProtocolCompatible,
   type HttpClient,
   type KeysFacts,
 } from "./transport/exchange-client.ts";
-export { startTestExchange, type ExchangeFault, type TestExchange } from "./transport/test-exchange-server.ts";

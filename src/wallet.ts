@@ -6,7 +6,7 @@ import type { EventData, SharedDraft } from "./events/catalogue.ts";
 import type { WalletEvent } from "./events/envelope.ts";
 import { openStore, type Store, type WriteTxn } from "./events/store.ts";
 import { exportFrom, importInto, type ImportResult } from "./merge/log-merge.ts";
-import { normalizeClock, type VectorClock } from "./merge/vector-clock.ts";
+import { normalizeClock, type VectorClock } from "./events/clock.ts";
 import {
   coinsProjection,
   decideAbortWithdrawal,
@@ -54,8 +54,8 @@ import {
   type ExchangeRecord,
   type ExchangeTosStatus,
 } from "./projections/exchanges.ts";
-import { formatAmount, type AmountString } from "./transport/amounts.ts";
-import { encodeCrock } from "./transport/crockford.ts";
+import { formatAmount, type AmountString } from "./codec/amounts.ts";
+import { encodeCrock } from "./codec/crockford.ts";
 import {
   ENGINE_EXCHANGE_PROTOCOL_VERSION,
   fetchKeys,
@@ -63,8 +63,8 @@ import {
   isProtocolCompatible,
   type HttpClient,
 } from "./transport/exchange-client.ts";
-import { eddsaPublicFromSeed, randomBytes } from "./transport/keys.ts";
-import { canonicalizeBaseUrl } from "./transport/url.ts";
+import { eddsaPublicFromSeed, randomBytes } from "./codec/keys.ts";
+import { canonicalizeBaseUrl } from "./codec/url.ts";
 
 export interface OpenWalletOptions {
   /** LMDB directory of this wallet, created if missing. */

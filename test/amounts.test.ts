@@ -18,7 +18,7 @@ import {
   subAmounts,
   sumAmounts,
   zeroAmount,
-} from "../src/transport/amounts.ts";
+} from "../src/codec/amounts.ts";
 import { codeOf } from "./support/error-code.ts";
 
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openWallet, WalletError, type Wallet } from "../src/index.ts";
-import { startTestExchange, type TestExchange } from "../src/transport/test-exchange-server.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 
 const EX = "https://ex1.test/";
 const EX2 = "https://ex2.test/";

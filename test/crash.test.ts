@@ -10,9 +10,9 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openWallet } from "../src/wallet.ts";
 import type { WalletEvent } from "../src/events/envelope.ts";
-import { canonicalJson } from "../src/transport/canonical-json.ts";
-import { encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
+import { canonicalJson } from "../src/codec/canonical-json.ts";
+import { encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
 import { tempDir } from "./support/temp-wallet.ts";
 
 const CHILD = fileURLToPath(new URL("./support/crash-child.ts", import.meta.url));

@@ -1,10 +1,10 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
-import { encodeCrock, decodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
-import { kdf } from "../src/transport/kdf.ts";
-import { eddsaPublicFromSeed, eddsaSign, eddsaVerify, randomBytes } from "../src/transport/keys.ts";
-import { canonicalJson } from "../src/transport/canonical-json.ts";
+import { encodeCrock, decodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
+import { kdf } from "../src/codec/kdf.ts";
+import { eddsaPublicFromSeed, eddsaSign, eddsaVerify, randomBytes } from "../src/codec/keys.ts";
+import { canonicalJson } from "../src/codec/canonical-json.ts";
 import { WalletError } from "../src/errors.ts";
 import { codeOf } from "./support/error-code.ts";
 

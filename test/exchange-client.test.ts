@@ -8,9 +8,9 @@ import {
   type HttpClient,
   type KeysFacts,
 } from "../src/transport/exchange-client.ts";
-import { startTestExchange, type TestExchange } from "../src/transport/test-exchange-server.ts";
-import { decodeCrock, encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
+import { decodeCrock, encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
 
 const http: HttpClient = (url, init) => fetch(url, init);
 const NOW_MS = Date.UTC(2025, 0, 15, 12, 0, 0);

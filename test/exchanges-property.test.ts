@@ -11,14 +11,12 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   openWallet,
-  startTestExchange,
   WalletError,
-  type ExchangeFault,
   type ExchangeListItem,
-  type TestExchange,
   type Wallet,
   type WalletEvent,
 } from "../src/index.ts";
+import { startTestExchange, type ExchangeFault, type TestExchange } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);

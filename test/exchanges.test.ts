@@ -7,14 +7,12 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   openWallet,
-  startTestExchange,
   WalletError,
-  type ExchangeFault,
   type ExchangeListItem,
   type OpenWalletOptions,
-  type TestExchange,
   type Wallet,
 } from "../src/index.ts";
+import { startTestExchange, type ExchangeFault, type TestExchange } from "../src/testing/index.ts";
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const DAY_MS = 86_400_000;

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { amountCmp, isWalletError, type VectorClock, type Wallet, type WalletEvent } from "../src/index.ts";
-import { amountSum } from "../src/transport/amounts.ts";
+import { amountSum } from "../src/codec/amounts.ts";
 import {
   allPairs,
   coinStates,

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { catalogue, openWallet, type EventType, type Wallet, type WalletEvent } from "../src/index.ts";
-import { startTestExchange, type TestExchange } from "../src/transport/test-exchange-server.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 import { dotOf, isCausallyOrdered, observe, syncWallets } from "./support/simulator.ts";
 
 const EX = "https://ex0.test/";

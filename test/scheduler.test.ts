@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { openWallet, startTestExchange, WalletError, type OpenWalletOptions, type TestExchange, type Wallet } from "../src/index.ts";
+import { openWallet, WalletError, type OpenWalletOptions, type Wallet } from "../src/index.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const SCHEDULE = { refreshIntervalMs: 60_000, retryBaseMs: 1_000, maxRetryDelayMs: 8_000 };

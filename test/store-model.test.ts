@@ -12,10 +12,10 @@ import { exportFrom, importInto } from "../src/merge/log-merge.ts";
 import { coinsProjection, type CoinRecord, type GroupRecord } from "../src/projections/coins.ts";
 import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
 import { exchangesProjection } from "../src/projections/exchanges.ts";
-import { formatAmount } from "../src/transport/amounts.ts";
-import { canonicalJson } from "../src/transport/canonical-json.ts";
-import { encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
+import { formatAmount } from "../src/codec/amounts.ts";
+import { canonicalJson } from "../src/codec/canonical-json.ts";
+import { encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
 import { tempDir } from "./support/temp-wallet.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);

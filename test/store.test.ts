@@ -15,10 +15,10 @@ import { exportFrom } from "../src/merge/log-merge.ts";
 import { coinsProjection } from "../src/projections/coins.ts";
 import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
 import { exchangesProjection } from "../src/projections/exchanges.ts";
-import { canonicalJson } from "../src/transport/canonical-json.ts";
-import { encodeCrock } from "../src/transport/crockford.ts";
-import { sha512 } from "../src/transport/hash.ts";
-import { startTestExchange, type TestExchange } from "../src/transport/test-exchange-server.ts";
+import { canonicalJson } from "../src/codec/canonical-json.ts";
+import { encodeCrock } from "../src/codec/crockford.ts";
+import { sha512 } from "../src/codec/hash.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 import { tempDir, tempWallet } from "./support/temp-wallet.ts";
 
 const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];

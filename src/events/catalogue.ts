@@ -1,8 +1,8 @@
 // The event catalogue: every fact the engine records, past tense, data only.
 // Adding an event type is one entry in `catalogue` below; its TypeScript type,
 // its runtime validation and its scope (shared vs device-local) follow.
-import { normalizeAmount } from "../transport/amounts.ts";
-import { canonicalizeBaseUrl } from "../transport/url.ts";
+import { normalizeAmount } from "../codec/amounts.ts";
+import { canonicalizeBaseUrl } from "../codec/url.ts";
 import {
   array,
   bool,

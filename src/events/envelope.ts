@@ -1,9 +1,9 @@
 // The envelope every shared event carries, its hash chain, and its validation.
 import { WalletError } from "../errors.ts";
-import { canonicalJson } from "../transport/canonical-json.ts";
-import { encodeCrock } from "../transport/crockford.ts";
-import { sha512 } from "../transport/hash.ts";
-import type { VectorClock } from "../merge/vector-clock.ts";
+import { canonicalJson } from "../codec/canonical-json.ts";
+import { encodeCrock } from "../codec/crockford.ts";
+import { sha512 } from "../codec/hash.ts";
+import type { VectorClock } from "./clock.ts";
 import { catalogue, isEventType, type Draft, type EventType, type LocalEventType, type SharedEventType } from "./catalogue.ts";
 
 /** An event as stored, exported and imported. Its dot is (device, seq). */

@@ -14,9 +14,9 @@ import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { WalletError } from "../errors.ts";
-import { decodeCrock, encodeCrock } from "../transport/crockford.ts";
-import { randomBytes } from "../transport/keys.ts";
-import type { VectorClock } from "../merge/vector-clock.ts";
+import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
+import { randomBytes } from "../codec/keys.ts";
+import type { VectorClock } from "./clock.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
 import { DEVICE_ID_PATTERN, eventHash, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
 

@@ -6,7 +6,7 @@
 import { WalletError } from "../errors.ts";
 import { dotName, eventHash, validateSharedEvent, type SharedEvent } from "../events/envelope.ts";
 import type { Store, WriteTxn } from "../events/store.ts";
-import type { VectorClock } from "./vector-clock.ts";
+import type { VectorClock } from "../events/clock.ts";
 
 export interface ImportResult {
   /** Events new to this wallet, now applied. */

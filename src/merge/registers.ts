@@ -6,7 +6,7 @@
 // A record joins those pasts into `removed`. A contribution with dot (d, s) is
 // removed iff removed[d] >= s, so a delete removes exactly what its author had
 // seen; anything concurrent (a withdrawal on another device) survives: add-wins.
-import { covers, type VectorClock } from "./vector-clock.ts";
+import { covers, type VectorClock } from "../events/clock.ts";
 
 type Stamped = { device: string; seq: number; lamport: number };
 

@@ -26,9 +26,9 @@ import {
   zeroAmount,
   type Amount,
   type AmountString,
-} from "../transport/amounts.ts";
+} from "../codec/amounts.ts";
 import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
-import { covers, join, type VectorClock } from "../merge/vector-clock.ts";
+import { covers, join, type VectorClock } from "../events/clock.ts";
 import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
 
 export interface SpendEntry {

@@ -18,8 +18,8 @@ import {
   type Contributions,
   type Register,
 } from "../merge/registers.ts";
-import { join, type VectorClock } from "../merge/vector-clock.ts";
-import { canonicalJson } from "../transport/canonical-json.ts";
+import { join, type VectorClock } from "../events/clock.ts";
+import { canonicalJson } from "../codec/canonical-json.ts";
 
 export type ExchangeEntryStatus = "preset" | "ephemeral" | "used";
 export type ExchangeUpdateStatus =

@@ -1,6 +1,6 @@
-import { decodeCrock, encodeCrock } from "./crockford.ts";
-import { sha512 } from "./hash.ts";
-import { normalizeAmount } from "./amounts.ts";
+import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
+import { sha512 } from "../codec/hash.ts";
+import { normalizeAmount } from "../codec/amounts.ts";
 
 /** A fetch-compatible HTTP function; the engine never reaches for a global one itself. */
 export type HttpClient = (url: string, init?: RequestInit) => Promise<Response>;

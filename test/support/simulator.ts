@@ -19,7 +19,7 @@ import {
   type Wallet,
   type WalletEvent,
 } from "../../src/index.ts";
-import { amountSum } from "../../src/transport/amounts.ts";
+import { amountSum } from "../../src/codec/amounts.ts";
 
 /** The exchanges devices act on. Two share a currency so balances mix coins of several exchanges. */
 export const EXCHANGES = [

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { encodeCrock } from "./crockford.ts";
-import { sha512 } from "./hash.ts";
+import { encodeCrock } from "../codec/crockford.ts";
+import { sha512 } from "../codec/hash.ts";
 
 /** Which endpoint a fault applies to; omitted means both. */
 export type ExchangeFaultPath = "keys" | "terms";
