@@ -1,11 +1,86 @@
 /**
+ * Every code a WalletError can carry, each with what it means. The code is the
+ * contract (hosts switch on it); messages are for people and may change.
+ */
+export const ERROR_CODES = {
+  // Requests
+  "request-invalid": "a request is malformed: a field is missing, of the wrong type or out of range",
+  "request-too-large": "a field is longer than the store can key (LMDB keys are at most 1,978 bytes)",
+  "operation-unknown": "handleRequest was given an operation name the engine does not have",
+  "url-invalid": "a base URL is not an http(s) URL without credentials, query or fragment",
+  "amount-invalid": 'an amount is not "CUR:V[.F]" with at most 8 fraction digits and V ≤ 2^52, or is zero where value is needed',
+  "amount-overflow": "a sum of amounts passes 2^52",
+  "amount-negative": "a difference of amounts would be negative",
+  "currency-mismatch": "amounts, coins or an exchange of different currencies were combined",
+  "device-id-invalid": "a device id does not match [A-Za-z0-9_-]{1,64} or is a reserved name",
+  "clock-invalid": "the host clock gave a time outside 0 … year 9999, or a vector clock is malformed",
+  "wallet-closed": "the wallet was closed; open it again",
+  "wallet-device-mismatch": "the wallet directory belongs to another device id than the one asked for",
+
+  // Exchanges (DD 48)
+  "exchange-unknown": "no exchange with that base URL in this wallet",
+  "exchange-suspended": "the exchange is suspended; unsuspend it first",
+  "exchange-has-resources": "the exchange still holds coins or pending withdrawals; delete with purge",
+  "exchange-timeout": "the exchange did not answer in time",
+  "exchange-network-error": "the exchange could not be reached",
+  "exchange-http-error": "the exchange answered with an HTTP error status",
+  "exchange-malformed-response": "the exchange answered with something that is not JSON",
+  "exchange-keys-invalid": "/keys lacks a field the engine needs, or has one of the wrong type",
+  "exchange-terms-invalid": "/terms answered without an ETag or Taler-Terms-Version",
+  "exchange-version-incompatible": "the exchange speaks a protocol version this engine cannot",
+  "exchange-master-pub-changed": "the exchange advertises another master public key than the one recorded",
+  "exchange-denominations-expired": "the exchange offers no denomination that can still be withdrawn",
+
+  // Coins
+  "coin-unknown": "no live coin with that public key in this wallet",
+  "coin-duplicate": "a coin with that public key was recorded before",
+  "coin-overspent": "the spend is larger than what the coin has left on this device",
+  "spend-duplicate": "the spend id was recorded before with another amount",
+  "refresh-unbalanced": "a refresh would create more value than it consumes",
+  "withdrawal-group-unknown": "no withdrawal group with that id",
+  "withdrawal-group-mismatch": "the withdrawal group belongs to another exchange",
+  "withdrawal-group-aborted": "the withdrawal group was aborted",
+
+  // Events and merge
+  "event-invalid": "an event's envelope or payload does not match the catalogue",
+  "event-unknown-type": "an event has a type the catalogue does not know",
+  "event-local-not-shareable": "a device-local event was offered for import",
+  "event-inconsistent": "an event contradicts the log (a coin created twice, a spend of an unknown coin …)",
+  "import-own-device": "an imported event claims to be authored by this device",
+  "import-missing-deps": "an imported event depends on an event neither held nor in the batch",
+  "import-broken-chain": "an imported event does not chain to its device's previous event",
+  "import-equivocation": "two different events claim one dot",
+  "import-bad-lamport": "an imported event's lamport is not above its dependencies', or leaves no successor",
+
+  // Encodings and crypto
+  "encoding-not-json": "a value has no canonical JSON form",
+  "encoding-invalid-crockford": "a string is not Crockford base32",
+  "kdf-invalid-length": "a kdf output length is out of range",
+  "key-invalid-seed": "an Ed25519 seed is not 32 bytes",
+
+  // Store
+  "store-open-failed": "the wallet directory cannot be created or read",
+  "store-corrupt": "the wallet store is damaged (a checksum, the hash chain or the file structure is wrong)",
+  "store-foreign": "the directory holds an LMDB store that is not a wallet of this engine",
+  "store-version-unsupported": "the wallet store was written by a newer engine",
+  "store-locked": "another process or wallet object has this wallet open for writing",
+  "store-read-only": "the wallet directory or file is not writable",
+  "store-disk-full": "the disk is full; reads still work",
+  "store-reentrant": "a write transaction was started inside another one",
+  "store-failed": "the store failed in a way it could not classify (the message names the cause)",
+  "internal-error": "a bug in the engine: an unexpected exception (the message names it); please report it",
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
  * Every refusal of the engine is a WalletError. `code` is a stable kebab-case
- * identifier (the contract); `message` is for people and may change.
+ * identifier (the contract, listed in ERROR_CODES); `message` is for people.
  */
 export class WalletError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details?: Record<string, unknown>;
-  constructor(code: string, message: string, details?: Record<string, unknown>) {
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
     this.name = "WalletError";
     this.code = code;
@@ -15,4 +90,9 @@ export class WalletError extends Error {
 
 export function isWalletError(e: unknown): e is WalletError {
   return e instanceof WalletError;
+}
+
+/** True when `code` is one of ERROR_CODES (e.g. a code that came over the wire). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
 }

@@ -76,7 +76,7 @@ export function normalizeAmount(s: string): AmountString {
 
 function sameCurrency(a: Amount, b: Amount): void {
   if (a.currency !== b.currency) {
-    throw new WalletError("amount-currency-mismatch", `cannot combine ${a.currency} with ${b.currency}`, {
+    throw new WalletError("currency-mismatch", `cannot combine ${a.currency} with ${b.currency}`, {
       left: a.currency,
       right: b.currency,
     });

@@ -118,6 +118,8 @@ export const catalogue = {
       keysEtag: optional(str),
       // /terms can fail while /keys succeeds: the ToS stays pending and this says why.
       termsError: optional(object({ code: nonEmptyStr, message: str })),
+      // The wallet closed while the exchange was being asked: no outcome, and no failure to back off from.
+      interrupted: optional(bool),
     }),
   ),
 } satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
@@ -132,6 +134,17 @@ export type EventData<K extends EventType> = Infer<Catalogue[K]["schema"]>;
 export type Draft<K extends EventType = EventType> = K extends EventType ? { type: K; data: EventData<K> } : never;
 export type SharedDraft = Draft<SharedEventType>;
 export type LocalDraft = Draft<LocalEventType>;
+
+/** What every decider returns: the events to append (possibly none) and the request's result. */
+export interface Decision<T = void> {
+  events: SharedDraft[];
+  result: T;
+}
+
+/** A decision that appends nothing. */
+export const noEvents = <T = void>(result: T): Decision<T> => ({ events: [], result });
+/** A decision whose result is void. */
+export const just = (...events: SharedDraft[]): Decision => ({ events, result: undefined });
 
 export function isEventType(t: unknown): t is EventType {
   return typeof t === "string" && Object.prototype.hasOwnProperty.call(catalogue, t);

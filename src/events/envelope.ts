@@ -3,7 +3,8 @@ import { WalletError } from "../errors.ts";
 import { canonicalJson } from "../codec/canonical-json.ts";
 import { encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
-import type { VectorClock } from "./clock.ts";
+import { dotName, isDeviceId, type VectorClock } from "./clock.ts";
+export { dotName } from "./clock.ts";
 import { catalogue, isEventType, type Draft, type EventType, type LocalEventType, type SharedEventType } from "./catalogue.ts";
 
 /** An event as stored, exported and imported. Its dot is (device, seq). */
@@ -27,15 +28,9 @@ export type SharedEvent = Omit<WalletEvent, "type" | "data"> & Draft<SharedEvent
 /** A device-local event: its own sequence, never exported. */
 export type LocalEvent = { n: number; time: number } & Draft<LocalEventType>;
 
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-
 /** Hash that names an event's content: Crockford SHA-512 of its canonical JSON. */
 export function eventHash(e: WalletEvent): string {
   return encodeCrock(sha512(canonicalJson(e)));
-}
-
-export function dotName(e: { device: string; seq: number }): string {
-  return `${e.device}:${e.seq}`;
 }
 
 /** Checks a payload against the catalogue; throws `event-invalid` naming the field. */
@@ -66,13 +61,13 @@ export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent 
   for (const k of Object.keys(e)) {
     if (!["device", "seq", "lamport", "deps", "time", "prev", "type", "data"].includes(k)) bad(k, "is not a known field");
   }
-  if (typeof e.device !== "string" || !DEVICE_ID_PATTERN.test(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64}");
+  if (typeof e.device !== "string" || !isDeviceId(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64}");
   if (!isNat(e.seq) || e.seq < 1) bad("seq", "must be a positive integer");
   if (!isNat(e.lamport) || e.lamport < 1) bad("lamport", "must be a positive integer");
   if (!isNat(e.time)) bad("time", "must be a non-negative integer (ms)");
   if (typeof e.deps !== "object" || e.deps === null || Array.isArray(e.deps)) bad("deps", "must be a vector clock");
   for (const [d, s] of Object.entries(e.deps as object)) {
-    if (!DEVICE_ID_PATTERN.test(d) || !isNat(s) || s < 1) bad(`deps.${d}`, "must be a positive integer per device");
+    if (!isDeviceId(d) || !isNat(s) || s < 1) bad(`deps.${d}`, "must be a positive integer per device");
   }
   const seq = e.seq as number;
   const ownDep = (e.deps as VectorClock)[e.device as string] ?? 0;

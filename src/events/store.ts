@@ -16,27 +16,13 @@ import { open, type Database, type RootDatabase } from "lmdb";
 import { WalletError } from "../errors.ts";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { randomBytes } from "../codec/keys.ts";
-import type { VectorClock } from "./clock.ts";
+import { isDeviceId, type VectorClock } from "./clock.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
-import { DEVICE_ID_PATTERN, eventHash, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
+import { eventHash, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
+import { createOverlay } from "./record-overlay.ts";
+import type { Key, Projection, RecordChange, Records } from "./records.ts";
 
-export type Key = (string | number)[];
-
-/** Keyed access to projection records, inside a write transaction or for reading. */
-export interface Records {
-  get<T>(key: Key): T | undefined;
-  put(key: Key, value: unknown): void;
-  remove(key: Key): void;
-  /** Entries whose key starts with `prefix` (followed by string parts), in key order. */
-  entries<T>(prefix: Key): Iterable<{ key: Key; value: T }>;
-}
-
-/** A projection folds events into records. Both folds must be deterministic functions of their input. */
-export interface Projection {
-  readonly name: string;
-  evolveShared?(records: Records, e: SharedEvent): void;
-  evolveLocal?(records: Records, e: LocalEvent): void;
-}
+export type { Key, Projection, RecordChange, Records } from "./records.ts";
 
 export interface Head {
   seq: number;
@@ -53,7 +39,13 @@ export interface StoreOptions {
   path: string;
   deviceId?: string;
   projections: Projection[];
+  /** First key parts of the records whose changes `onCommit` reports. */
+  trackChanges?: ReadonlySet<string>;
+  /** Called after each committed write with the tracked records it changed. */
+  onCommit?: (changes: RecordChange[]) => void;
 }
+
+const NO_TRACKING: ReadonlySet<string> = new Set();
 
 /** What a write transaction offers to the engine. */
 export interface WriteTxn {
@@ -212,11 +204,17 @@ export function openStore(opts: StoreOptions): Store {
     return c;
   };
 
-  const evolveShared = (e: SharedEvent) => {
-    for (const p of projections) p.evolveShared?.(records, e);
+  const evolveShared = (recs: Records, e: SharedEvent) => {
+    for (const p of projections) p.evolveShared?.(recs, e);
   };
-  const evolveLocal = (e: LocalEvent) => {
-    for (const p of projections) p.evolveLocal?.(records, e);
+  const evolveLocal = (recs: Records, e: LocalEvent) => {
+    for (const p of projections) p.evolveLocal?.(recs, e);
+  };
+  const table = {
+    get: (key: Key) => proj.get(key),
+    put: (key: Key, value: unknown) => void proj.put(key, value),
+    remove: (key: Key) => void proj.remove(key),
+    range: (prefix: Key) => records.entries(prefix),
   };
 
   let inWrite = false;
@@ -228,6 +226,7 @@ export function openStore(opts: StoreOptions): Store {
     let nextArrival = arrivalNext;
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
+    const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
 
     const storeShared = (e: SharedEvent, hash: string) => {
       events.put([e.device, e.seq], e);
@@ -236,11 +235,11 @@ export function openStore(opts: StoreOptions): Store {
       staged.set(e.device, h);
       meta.put(["head", e.device], h);
       if (e.lamport > lamport) lamport = e.lamport;
-      evolveShared(e);
+      evolveShared(overlay.records, e);
     };
 
     const tx: WriteTxn = {
-      records,
+      records: overlay.records,
       deviceId,
       head: headOf,
       clock: () => clockOf(heads, staged),
@@ -276,16 +275,19 @@ export function openStore(opts: StoreOptions): Store {
         validatePayload(draft.type, draft.data, "new local event");
         const e = { n: nextLocal++, time, ...draft } as LocalEvent;
         local.put(e.n, e);
-        evolveLocal(e);
+        evolveLocal(overlay.records, e);
         return e;
       },
     };
 
     inWrite = true;
     let result: T;
+    let changes: RecordChange[] = [];
     try {
       result = root.transactionSync(() => {
         const r = fn(tx);
+        overlay.flush();
+        changes = overlay.changes();
         meta.put("lamport", lamport);
         meta.put("arrivalNext", nextArrival);
         meta.put("localNext", nextLocal);
@@ -298,6 +300,7 @@ export function openStore(opts: StoreOptions): Store {
     maxLamport = lamport;
     arrivalNext = nextArrival;
     localNext = nextLocal;
+    opts.onCommit?.(changes);
     return result;
   }
 
@@ -315,8 +318,8 @@ export function openStore(opts: StoreOptions): Store {
   function rebuild() {
     root.transactionSync(() => {
       for (const key of [...proj.getKeys({})]) proj.remove(key);
-      for (const e of eventsInArrivalOrder()) evolveShared(e);
-      for (const e of localEvents()) evolveLocal(e);
+      for (const e of eventsInArrivalOrder()) evolveShared(records, e);
+      for (const e of localEvents()) evolveLocal(records, e);
       meta.put("projectionVersion", PROJECTION_VERSION);
     });
   }
@@ -360,7 +363,7 @@ function initMeta(
     if (foreignRootKey || events.getKeysCount() > 0 || meta.getKeysCount() > 0) {
       throw new WalletError("store-foreign", `${opts.path} holds an LMDB store that is not a wallet of this engine`);
     }
-    if (opts.deviceId !== undefined && !DEVICE_ID_PATTERN.test(opts.deviceId)) {
+    if (opts.deviceId !== undefined && !isDeviceId(opts.deviceId)) {
       throw new WalletError("device-id-invalid", `device id must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(opts.deviceId)}`);
     }
     const deviceId = opts.deviceId ?? encodeCrock(randomBytes(10));

@@ -13,9 +13,9 @@
 // subtracts its old effect and adds its new one, so an aggregate always equals
 // the sum of effects of the records, whatever the order they changed in.
 import { WalletError } from "../errors.ts";
-import type { CoinData, SharedDraft } from "../events/catalogue.ts";
+import { just, noEvents, type CoinData, type Decision, type EventData } from "../events/catalogue.ts";
 import type { SharedEvent } from "../events/envelope.ts";
-import type { Projection, Records } from "../events/store.ts";
+import type { Projection, Records } from "../events/records.ts";
 import {
   addAmounts,
   cmpAmounts,
@@ -30,6 +30,7 @@ import {
 import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
 import { covers, join, type VectorClock } from "../events/clock.ts";
 import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
+import { adjustResources } from "./resources.ts";
 
 export interface SpendEntry {
   amount: AmountString;
@@ -81,15 +82,9 @@ export interface BalanceRecord {
   pendingIncoming: AmountString;
 }
 
-export interface ResourceRecord {
-  coins: number;
-  withdrawalGroups: number;
-}
-
 const coinKey = (pub: string) => ["coin", pub];
 const groupKey = (id: string) => ["wg", id];
 const balKey = (cur: string) => ["bal", cur];
-const resKey = (url: string) => ["res", url];
 const conflictKey = (pub: string) => ["conflict", pub];
 /** Join of the causal pasts of the purges of an exchange. */
 const purgedKey = (url: string) => ["purged", url];
@@ -135,17 +130,6 @@ function adjustBalance(records: Records, currency: string, dAvail: [Amount, Amou
   if (dAvail) available = subAmounts(addAmounts(available, dAvail[1]), dAvail[0]);
   if (dPending) pending = subAmounts(addAmounts(pending, dPending[1]), dPending[0]);
   records.put(key, { currency, available: formatAmount(available), pendingIncoming: formatAmount(pending) });
-}
-
-function adjustResources(records: Records, url: string, dCoins: number, dGroups: number) {
-  if (dCoins === 0 && dGroups === 0) return;
-  const key = resKey(url);
-  const r = records.get<ResourceRecord>(key) ?? { coins: 0, withdrawalGroups: 0 };
-  const next = { coins: r.coins + dCoins, withdrawalGroups: r.withdrawalGroups + dGroups };
-  // The record exists exactly when a count is non-zero: whether a zero record was left
-  // behind would otherwise depend on the path the counts took, i.e. on arrival order.
-  if (next.coins === 0 && next.withdrawalGroups === 0) records.remove(key);
-  else records.put(key, next);
 }
 
 /** Writes a coin and moves the aggregates by the difference of its effects. */
@@ -318,11 +302,6 @@ export function getGroup(records: Records, id: string): GroupRecord | undefined 
   return records.get<GroupRecord>(groupKey(id));
 }
 
-export function getResources(records: Records, url: string): { hasResources: boolean; coins: number; withdrawalGroups: number } {
-  const r = records.get<ResourceRecord>(resKey(url)) ?? { coins: 0, withdrawalGroups: 0 };
-  return { hasResources: r.coins > 0 || r.withdrawalGroups > 0, coins: r.coins, withdrawalGroups: r.withdrawalGroups };
-}
-
 export function listBalances(records: Records): BalanceRecord[] {
   return [...records.entries<BalanceRecord>(["bal"])].map(({ value }) => value);
 }
@@ -342,11 +321,10 @@ export function coinRemaining(c: CoinRecord): Amount | undefined {
 }
 
 // ---------------------------------------------------------------- deciders
-
-function reqAmount(s: unknown, what: string): AmountString {
-  if (typeof s !== "string") throw new WalletError("amount-invalid", `${what} must be an amount string like "KUDOS:1.5"`);
-  return formatAmount(parseAmount(s));
-}
+//
+// Each is decide(records, request) → { events, result }: pure, reading only
+// the records. Requests arrive validated (types, normalized positive
+// amounts, ids); the deciders check them against the state.
 
 function requireUsableExchange(records: Records, url: string) {
   const ex = requireExchange(records, url);
@@ -354,39 +332,22 @@ function requireUsableExchange(records: Records, url: string) {
   return ex;
 }
 
-function normalizeCoins(records: Records, coins: unknown, currency: string | undefined): { coins: CoinData[]; currency: string | undefined } {
-  if (!Array.isArray(coins)) throw new WalletError("request-invalid", "coins must be an array");
+/** Checks new coins against the wallet and each other; returns their common currency. */
+function checkNewCoins(records: Records, coins: CoinData[], currency: string | undefined): string | undefined {
   const seen = new Set<string>();
-  const out: CoinData[] = [];
   let cur = currency;
-  for (const [i, raw] of coins.entries()) {
-    const c = raw as Partial<CoinData>;
-    if (typeof c !== "object" || c === null) throw new WalletError("request-invalid", `coins[${i}] must be an object`);
-    if (typeof c.coinPub !== "string" || c.coinPub === "") throw new WalletError("request-invalid", `coins[${i}].coinPub must be a non-empty string`);
-    if (typeof c.denomPubHash !== "string" || c.denomPubHash === "") {
-      throw new WalletError("request-invalid", `coins[${i}].denomPubHash must be a non-empty string`);
-    }
-    for (const f of ["coinPriv", "blindingKey", "denomSig"] as const) {
-      if (c[f] !== undefined && typeof c[f] !== "string") throw new WalletError("request-invalid", `coins[${i}].${f} must be a string`);
-    }
+  for (const c of coins) {
     if (seen.has(c.coinPub) || getCoin(records, c.coinPub)) {
       throw new WalletError("coin-duplicate", `coin ${c.coinPub} is already recorded`, { coinPub: c.coinPub });
     }
     seen.add(c.coinPub);
-    const value = reqAmount(c.value, `coins[${i}].value`);
-    const vcur = parseAmount(value).currency;
-    if (isZero(parseAmount(value))) throw new WalletError("amount-invalid", `coins[${i}].value must be positive`);
+    const vcur = parseAmount(c.value).currency;
     if (cur !== undefined && vcur !== cur) {
       throw new WalletError("currency-mismatch", `coin ${c.coinPub} is in ${vcur}, expected ${cur}`, { coinPub: c.coinPub });
     }
     cur = vcur;
-    const coin: CoinData = { coinPub: c.coinPub, denomPubHash: c.denomPubHash, value };
-    if (c.coinPriv !== undefined) coin.coinPriv = c.coinPriv;
-    if (c.blindingKey !== undefined) coin.blindingKey = c.blindingKey;
-    if (c.denomSig !== undefined) coin.denomSig = c.denomSig;
-    out.push(coin);
   }
-  return { coins: out, currency: cur };
+  return cur;
 }
 
 export interface RecordWithdrawalRequest {
@@ -397,49 +358,45 @@ export interface RecordWithdrawalRequest {
   coins: { coinPub: string; denomPubHash: string; value: AmountString; coinPriv?: string; blindingKey?: string; denomSig?: string }[];
 }
 
-export function decideRecordWithdrawal(records: Records, url: string, req: RecordWithdrawalRequest, newId: () => string): SharedDraft[] {
+export function decideRecordWithdrawal(
+  records: Records,
+  req: { url: string; withdrawalGroupId: string; amount?: AmountString; coins: CoinData[] },
+): Decision<{ withdrawalGroupId: string }> {
+  const { url, withdrawalGroupId: id } = req;
   const ex = requireUsableExchange(records, url);
-  const id = req.withdrawalGroupId ?? newId();
-  if (typeof id !== "string" || id === "") throw new WalletError("request-invalid", "withdrawalGroupId must be a non-empty string");
   const group = getGroup(records, id);
   if (group && group.url !== url) {
     throw new WalletError("withdrawal-group-mismatch", `withdrawal group ${id} belongs to ${group.url}`, { withdrawalGroupId: id });
   }
   if (group?.aborted) throw new WalletError("withdrawal-group-aborted", `withdrawal group ${id} was aborted`, { withdrawalGroupId: id });
   let currency = currentKeys(ex)?.currency ?? group?.currency;
-  const amount = req.amount === undefined ? undefined : reqAmount(req.amount, "amount");
-  if (amount !== undefined) {
-    const acur = parseAmount(amount).currency;
+  if (req.amount !== undefined) {
+    const acur = parseAmount(req.amount).currency;
     if (currency !== undefined && acur !== currency) throw new WalletError("currency-mismatch", `amount is in ${acur}, exchange uses ${currency}`);
     currency = acur;
   }
-  const norm = normalizeCoins(records, req.coins, currency);
-  if (norm.coins.length === 0 && amount === undefined) {
+  checkNewCoins(records, req.coins, currency);
+  if (req.coins.length === 0 && req.amount === undefined) {
     throw new WalletError("request-invalid", "a withdrawal needs coins, or an amount when it is still pending");
   }
-  const data: SharedDraft & { type: "coins-withdrawn" } = {
-    type: "coins-withdrawn",
-    data: { url, withdrawalGroupId: id, coins: norm.coins },
-  };
-  if (amount !== undefined) data.data.amount = amount;
-  return [data];
+  const data: EventData<"coins-withdrawn"> = { url, withdrawalGroupId: id, coins: req.coins };
+  if (req.amount !== undefined) data.amount = req.amount;
+  return { events: [{ type: "coins-withdrawn", data }], result: { withdrawalGroupId: id } };
 }
 
-function requireLiveCoin(records: Records, coinPub: unknown): CoinRecord {
-  const coin = typeof coinPub === "string" ? getCoin(records, coinPub) : undefined;
-  if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${String(coinPub)} in this wallet`, { coinPub });
+function requireLiveCoin(records: Records, coinPub: string): CoinRecord {
+  const coin = getCoin(records, coinPub);
+  if (!coin || coin.removed) throw new WalletError("coin-unknown", `no coin ${coinPub} in this wallet`, { coinPub });
   return coin;
 }
 
-/** A positive amount in the coin's currency, for `what` ("spend", "refresh"). */
-function checkedCoinAmount(coin: CoinRecord, raw: unknown, field: string, what: string): { amount: AmountString; a: Amount } {
-  const amount = reqAmount(raw, field);
+/** An amount (validated positive) in the coin's currency, for `what` ("spend", "refresh"). */
+function inCoinCurrency(coin: CoinRecord, amount: AmountString, what: string): Amount {
   const a = parseAmount(amount);
   if (a.currency !== coin.currency) {
     throw new WalletError("currency-mismatch", `${what} of ${amount} from a ${coin.currency} coin`, { coinPub: coin.coinPub });
   }
-  if (isZero(a)) throw new WalletError("amount-invalid", `a ${what} must be positive`);
-  return { amount, a };
+  return a;
 }
 
 function requireLeft(coin: CoinRecord, a: Amount, what: string): void {
@@ -459,24 +416,24 @@ export interface RecordSpendRequest {
   purchaseId?: string;
 }
 
-/** Returns the events and the spend id (existing one when the same spend is recorded again). */
-export function decideRecordSpend(records: Records, req: RecordSpendRequest, newId: () => string): { events: SharedDraft[]; spendId: string } {
-  if (typeof req?.coinPub !== "string") throw new WalletError("request-invalid", "coinPub must be a string");
+/** Records a spend; the same spend recorded again (same id and amount) is a no-op with the same id. */
+export function decideRecordSpend(
+  records: Records,
+  req: { coinPub: string; amount: AmountString; spendId: string; purchaseId?: string },
+): Decision<{ spendId: string }> {
   const coin = requireLiveCoin(records, req.coinPub);
   requireUsableExchange(records, coin.url);
-  const { amount, a } = checkedCoinAmount(coin, req.amount, "amount", "spend");
-  if (req.purchaseId !== undefined && typeof req.purchaseId !== "string") throw new WalletError("request-invalid", "purchaseId must be a string");
-  const spendId = req.spendId ?? newId();
-  if (typeof spendId !== "string" || spendId === "") throw new WalletError("request-invalid", "spendId must be a non-empty string");
+  const a = inCoinCurrency(coin, req.amount, "spend");
+  const { spendId } = req;
   const existing = coin.spends[spendId];
   if (existing) {
-    if (existing.amount === amount) return { events: [], spendId };
+    if (existing.amount === req.amount) return noEvents({ spendId });
     throw new WalletError("spend-duplicate", `spend ${spendId} on coin ${coin.coinPub} was recorded with ${existing.amount}`, { spendId });
   }
   requireLeft(coin, a, "spend");
-  const data: SharedDraft & { type: "coin-spent" } = { type: "coin-spent", data: { spendId, coinPub: coin.coinPub, amount } };
-  if (req.purchaseId !== undefined) data.data.purchaseId = req.purchaseId;
-  return { events: [data], spendId };
+  const data: EventData<"coin-spent"> = { spendId, coinPub: coin.coinPub, amount: req.amount };
+  if (req.purchaseId !== undefined) data.purchaseId = req.purchaseId;
+  return { events: [{ type: "coin-spent", data }], result: { spendId } };
 }
 
 export interface RecordRefreshRequest {
@@ -485,46 +442,46 @@ export interface RecordRefreshRequest {
   outputs: RecordWithdrawalRequest["coins"];
 }
 
-export function decideRecordRefresh(records: Records, req: RecordRefreshRequest, newId: () => string): { events: SharedDraft[]; refreshGroupId: string } {
-  if (!Array.isArray(req?.inputs) || req.inputs.length === 0) throw new WalletError("request-invalid", "a refresh needs at least one input coin");
-  const refreshGroupId = req.refreshGroupId ?? newId();
-  if (typeof refreshGroupId !== "string" || refreshGroupId === "") throw new WalletError("request-invalid", "refreshGroupId must be a non-empty string");
+export function decideRecordRefresh(
+  records: Records,
+  req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] },
+): Decision<{ refreshGroupId: string }> {
+  const { refreshGroupId } = req;
   let url: string | undefined;
   let currency: string | undefined;
   let consumed: Amount | undefined;
-  const inputs: { coinPub: string; amount: AmountString }[] = [];
   const seen = new Set<string>();
   for (const input of req.inputs) {
-    const coin = requireLiveCoin(records, input?.coinPub);
+    const coin = requireLiveCoin(records, input.coinPub);
     if (seen.has(coin.coinPub)) throw new WalletError("request-invalid", `coin ${coin.coinPub} is refreshed twice`);
     seen.add(coin.coinPub);
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
     if (coin.spends[refreshSpendId(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
-    const { amount, a } = checkedCoinAmount(coin, input.amount, "inputs[].amount", "refresh");
+    const a = inCoinCurrency(coin, input.amount, "refresh");
     requireLeft(coin, a, "refresh");
     consumed = consumed ? addAmounts(consumed, a) : a;
-    inputs.push({ coinPub: coin.coinPub, amount });
   }
   requireUsableExchange(records, url!);
-  const norm = normalizeCoins(records, req.outputs, currency);
+  checkNewCoins(records, req.outputs, currency);
   let produced = zeroAmount(currency!);
-  for (const c of norm.coins) produced = addAmounts(produced, parseAmount(c.value));
+  for (const c of req.outputs) produced = addAmounts(produced, parseAmount(c.value));
   if (cmpAmounts(produced, consumed!) > 0) {
     throw new WalletError("refresh-unbalanced", `refresh creates ${formatAmount(produced)} from ${formatAmount(consumed!)}`);
   }
   return {
-    events: [{ type: "coins-refreshed", data: { refreshGroupId, url: url!, inputs, outputs: norm.coins } }],
-    refreshGroupId,
+    events: [{ type: "coins-refreshed", data: { refreshGroupId, url: url!, inputs: req.inputs, outputs: req.outputs } }],
+    result: { refreshGroupId },
   };
 }
 
-export function decideAbortWithdrawal(records: Records, withdrawalGroupId: string): SharedDraft[] {
+export function decideAbortWithdrawal(records: Records, req: { withdrawalGroupId: string }): Decision {
+  const { withdrawalGroupId } = req;
   const g = getGroup(records, withdrawalGroupId);
   if (!g || !survives(g.contributors, g.removed)) {
     throw new WalletError("withdrawal-group-unknown", `no withdrawal group ${withdrawalGroupId}`, { withdrawalGroupId });
   }
-  if (g.aborted) return [];
-  return [{ type: "withdrawal-group-aborted", data: { withdrawalGroupId } }];
+  if (g.aborted) return noEvents(undefined);
+  return just({ type: "withdrawal-group-aborted", data: { withdrawalGroupId } });
 }

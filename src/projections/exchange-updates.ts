@@ -2,7 +2,7 @@
 // update in flight, how often it failed in a row, when it last succeeded.
 // Folded only from local events, so it never travels to other devices.
 import type { LocalEvent } from "../events/envelope.ts";
-import type { Projection, Records } from "../events/store.ts";
+import type { Projection, Records } from "../events/records.ts";
 import { assertNever } from "./exchanges.ts";
 
 export interface UpdateState {
@@ -32,6 +32,10 @@ export const exchangeUpdatesProjection: Projection = {
         records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
         return;
       case "exchange-update-settled": {
+        if (e.data.interrupted === true) {
+          records.put(key(e.data.url), { ...s, inFlight: false });
+          return;
+        }
         const next: UpdateState = e.data.ok
           ? { ...s, inFlight: false, failures: 0, lastSuccessAt: e.time }
           : { ...s, inFlight: false, failures: s.failures + 1 };

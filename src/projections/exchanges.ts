@@ -5,9 +5,10 @@
 // time, never stored, so the record stays a function of the event set.
 import { produce } from "immer";
 import { WalletError } from "../errors.ts";
-import type { KeysFactsData, SharedDraft } from "../events/catalogue.ts";
+import { just, noEvents, type Decision, type EventData, type KeysFactsData, type SharedDraft } from "../events/catalogue.ts";
 import type { SharedEvent } from "../events/envelope.ts";
-import type { Projection, Records } from "../events/store.ts";
+import type { Projection, Records } from "../events/records.ts";
+import { getResources } from "./resources.ts";
 import {
   contribute,
   pruneContributions,
@@ -279,61 +280,82 @@ export function* allExchangeRecords(records: Records): Iterable<ExchangeRecord> 
 }
 
 // ---------------------------------------------------------------- deciders
+//
+// Each is decide(records, request) → { events, result }: pure, reading only
+// the records; the request is already validated (canonical URL, types).
 
-export function decideAddExchange(r: ExchangeRecord | undefined, url: string, preset: boolean): SharedDraft[] {
+export function decideAddExchange(records: Records, req: { url: string; preset: boolean }): Decision {
+  const r = getExchangeRecord(records, req.url);
   const entry = r ? entryStatus(r) : undefined;
   // Adding again is a no-op, except that a user's explicit add lifts a preset to ephemeral.
-  if (entry && (preset || entry !== "preset")) return [];
-  return [{ type: "exchange-added", data: { url, preset } }];
+  if (entry && (req.preset || entry !== "preset")) return noEvents(undefined);
+  return just({ type: "exchange-added", data: { url: req.url, preset: req.preset } });
 }
 
-export function decideSetTosAccepted(r: ExchangeRecord, etag: string): SharedDraft[] {
-  if (typeof etag !== "string" || etag === "") throw new WalletError("request-invalid", "etag must be a non-empty string");
-  if (acceptedTos(r) === etag) return [];
-  return [{ type: "exchange-tos-accepted", data: { url: r.url, etag } }];
+export function decideSetTosAccepted(records: Records, req: { url: string; etag: string }): Decision {
+  const r = requireExchange(records, req.url);
+  if (acceptedTos(r) === req.etag) return noEvents(undefined);
+  return just({ type: "exchange-tos-accepted", data: { url: r.url, etag: req.etag } });
 }
 
-export function decideSetTosForgotten(r: ExchangeRecord): SharedDraft[] {
-  if (acceptedTos(r) === undefined) return [];
-  return [{ type: "exchange-tos-forgotten", data: { url: r.url } }];
+export function decideSetTosForgotten(records: Records, req: { url: string }): Decision {
+  const r = requireExchange(records, req.url);
+  if (acceptedTos(r) === undefined) return noEvents(undefined);
+  return just({ type: "exchange-tos-forgotten", data: { url: r.url } });
 }
 
-export function decideSetSuspended(r: ExchangeRecord, suspended: boolean): SharedDraft[] {
-  if (typeof suspended !== "boolean") throw new WalletError("request-invalid", "suspended must be a boolean");
-  if (isSuspended(r) === suspended) return [];
-  return [{ type: suspended ? "exchange-suspended" : "exchange-unsuspended", data: { url: r.url } }];
+export function decideSetSuspended(records: Records, req: { url: string; suspended: boolean }): Decision {
+  const r = requireExchange(records, req.url);
+  if (isSuspended(r) === req.suspended) return noEvents(undefined);
+  return just({ type: req.suspended ? "exchange-suspended" : "exchange-unsuspended", data: { url: r.url } });
 }
 
-export function decideDeleteExchange(
-  r: ExchangeRecord,
-  resources: { hasResources: boolean; coins: number; withdrawalGroups: number },
-  purge: boolean,
-): SharedDraft[] {
-  if (resources.hasResources && !purge) {
+export function decideDeleteExchange(records: Records, req: { url: string; purge: boolean }): Decision {
+  const r = requireExchange(records, req.url);
+  const res = getResources(records, r.url);
+  if (res.hasResources && !req.purge) {
     throw new WalletError(
       "exchange-has-resources",
-      `exchange ${r.url} still holds ${resources.coins} coin(s) and ${resources.withdrawalGroups} pending withdrawal group(s); delete with purge to remove them`,
-      { url: r.url, ...resources },
+      `exchange ${r.url} still holds ${res.coins} live coin(s) with value left and ${res.withdrawalGroups} pending withdrawal group(s); delete with purge to remove them`,
+      { url: r.url, ...res },
     );
   }
-  return [{ type: "exchange-deleted", data: { url: r.url, purge } }];
+  return just({ type: "exchange-deleted", data: { url: r.url, purge: req.purge } });
+}
+
+/**
+ * Ephemeral exchanges nobody used for `gcAfterMs` (and that hold nothing) are
+ * deleted; the result names them. Presets, used and suspended entries stay.
+ */
+export function decideCollectEphemeral(records: Records, req: { now: number; gcAfterMs: number }): Decision<string[]> {
+  const collected: string[] = [];
+  for (const r of allExchangeRecords(records)) {
+    if (entryStatus(r) !== "ephemeral" || isSuspended(r)) continue;
+    const last = lastActivity(r) ?? 0;
+    if (last + req.gcAfterMs <= req.now && !getResources(records, r.url).hasResources) collected.push(r.url);
+  }
+  return { events: collected.map((url) => ({ type: "exchange-deleted", data: { url, purge: false } })), result: collected };
 }
 
 /** What one update run learned, as the exchange client reported it. */
 export interface UpdateFindings {
   keys: { ok: true; notModified: true } | { ok: true; notModified: false; keys: KeysFactsData } | { ok: false; code: string; message: string };
-  terms?: { etag: string; termsVersion?: string; availableLanguages: string[] };
+  terms?: TermsOffer;
   /** Protocol compatibility of the /keys version with this engine. */
   compatible: (version: string) => boolean;
 }
+
+export type TermsOffer = { etag: string; termsVersion?: string; availableLanguages: string[] };
 
 /**
  * Records an update's outcome. A changed master key or an incompatible
  * version is recorded as a failure and the new /keys is not adopted: the
  * exchange becomes `unavailable-update` and keeps the facts it had.
  */
-export function decideUpdateOutcome(r: ExchangeRecord, f: UpdateFindings): SharedDraft[] {
+export function decideUpdateOutcome(records: Records, req: { url: string; findings: UpdateFindings }): Decision {
+  const r = requireExchange(records, req.url);
   const url = r.url;
+  const f = req.findings;
   const out: SharedDraft[] = [];
   const known = currentKeys(r);
   const lastOk = readRegister(r.outcome, r.removed)?.v.ok === true;
@@ -355,19 +377,21 @@ export function decideUpdateOutcome(r: ExchangeRecord, f: UpdateFindings): Share
   } else if (!lastOk || !known || canonicalKeysDiffer(known, k.keys)) {
     out.push({ type: "exchange-keys-fetched", data: { url, keys: k.keys } });
   }
-  if (f.terms) out.push(...decideTosOffered(r, f.terms));
-  return out;
+  if (f.terms) out.push(...tosOffered(r, f.terms));
+  return { events: out, result: undefined };
 }
 
 /** Records the ToS the exchange offers, when its etag is not the one already recorded. */
-export function decideTosOffered(r: ExchangeRecord, terms: { etag: string; termsVersion?: string; availableLanguages: string[] }): SharedDraft[] {
+export function decideTosOffered(records: Records, req: { url: string; terms: TermsOffer }): Decision {
+  return { events: tosOffered(requireExchange(records, req.url), req.terms), result: undefined };
+}
+
+function tosOffered(r: ExchangeRecord, terms: TermsOffer): SharedDraft[] {
   if (currentTos(r)?.etag === terms.etag) return [];
-  const data: EventDataOf<"exchange-tos-offered"> = { url: r.url, etag: terms.etag, languages: terms.availableLanguages };
+  const data: EventData<"exchange-tos-offered"> = { url: r.url, etag: terms.etag, languages: terms.availableLanguages };
   if (terms.termsVersion !== undefined) data.termsVersion = terms.termsVersion;
   return [{ type: "exchange-tos-offered", data }];
 }
-
-type EventDataOf<K extends SharedDraft["type"]> = Extract<SharedDraft, { type: K }>["data"];
 
 function canonicalKeysDiffer(a: KeysFactsData, b: KeysFactsData): boolean {
   // Canonical form: records read back from LMDB need not keep key order.

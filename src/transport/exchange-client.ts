@@ -1,4 +1,5 @@
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
+import type { ErrorCode } from "../errors.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount } from "../codec/amounts.ts";
 
@@ -39,7 +40,7 @@ export interface KeysFacts {
   signkeys: SignkeyFacts[];
 }
 
-export type FetchError = { ok: false; code: string; message: string; httpStatus?: number };
+export type FetchError = { ok: false; code: ErrorCode; message: string; httpStatus?: number };
 
 export type KeysResult =
   | { ok: true; notModified: true }
@@ -83,7 +84,7 @@ export function isProtocolCompatible(mine: string, theirs: string): boolean {
   return me.current - me.age <= other.current && me.current >= other.current - other.age;
 }
 
-function fail(code: string, message: string, httpStatus?: number): FetchError {
+function fail(code: ErrorCode, message: string, httpStatus?: number): FetchError {
   return httpStatus === undefined ? { ok: false, code, message } : { ok: false, code, message, httpStatus };
 }
 
@@ -107,8 +108,12 @@ type Attempt<T> = { done: true; value: T } | { done: false; timedOut: boolean; e
  * (not just the abort signal) enforces the deadline, so an injected client that
  * ignores `signal` still cannot make us hang; its late rejection is swallowed.
  */
-async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
+async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<Attempt<T>> {
   const controller = new AbortController();
+  // The caller's signal (a wallet closing) ends the request like the deadline does, only sooner.
+  const onOuterAbort = () => controller.abort();
+  if (outer?.aborted) controller.abort();
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
   let timedOut = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<Attempt<T>>((resolve) => {
@@ -127,10 +132,17 @@ async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) =>
   } catch (error) {
     running = Promise.resolve({ done: false, timedOut: false, error });
   }
+  const aborted = new Promise<Attempt<T>>((resolve) => {
+    if (controller.signal.aborted) resolve({ done: false, timedOut: false, error: new Error("aborted: the wallet is closing") });
+    controller.signal.addEventListener("abort", () => resolve({ done: false, timedOut, error: new Error("aborted: the wallet is closing") }), {
+      once: true,
+    });
+  });
   try {
-    return await Promise.race([running, deadline]);
+    return await Promise.race([running, deadline, aborted]);
   } finally {
     clearTimeout(timer);
+    outer?.removeEventListener("abort", onOuterAbort);
   }
 }
 
@@ -343,7 +355,7 @@ export function parseKeys(body: unknown): { ok: true; keys: KeysFacts } | FetchE
 export async function fetchKeys(
   http: HttpClient,
   baseUrl: string,
-  opts: { timeoutMs?: number; etag?: string } = {},
+  opts: { timeoutMs?: number; etag?: string; signal?: AbortSignal } = {},
 ): Promise<KeysResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const headers: Record<string, string> = { Accept: "application/json" };
@@ -370,7 +382,7 @@ export async function fetchKeys(
     return etag === undefined
       ? { ok: true, notModified: false, keys: parsed.keys }
       : { ok: true, notModified: false, keys: parsed.keys, etag };
-  });
+  }, opts.signal);
   return attempt.done ? attempt.value : transportFailure(`GET ${url}`, attempt, timeoutMs);
 }
 
@@ -398,7 +410,7 @@ function mimeOnly(contentType: string | null): string {
 export async function fetchTerms(
   http: HttpClient,
   baseUrl: string,
-  opts: { acceptLanguage?: string[]; acceptFormat?: string[]; timeoutMs?: number; etag?: string } = {},
+  opts: { acceptLanguage?: string[]; acceptFormat?: string[]; timeoutMs?: number; etag?: string; signal?: AbortSignal } = {},
 ): Promise<TermsResult | FetchError> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const formats = opts.acceptFormat !== undefined && opts.acceptFormat.length > 0 ? opts.acceptFormat : ["text/plain"];
@@ -439,6 +451,6 @@ export async function fetchTerms(
     const lang = resp.headers.get("Content-Language")?.trim();
     if (lang) out.contentLanguage = lang;
     return out;
-  });
+  }, opts.signal);
   return attempt.done ? attempt.value : transportFailure(`GET ${url}`, attempt, timeoutMs);
 }

@@ -1,0 +1,237 @@
+// The engine: one wallet directory's store, the host's clock and HTTP, the
+// operations table, and the two ways into it (typed calls and handleRequest).
+import { encodeCrock } from "../codec/crockford.ts";
+import { eddsaPublicFromSeed, randomBytes } from "../codec/keys.ts";
+import type { LocalDraft } from "../events/catalogue.ts";
+import { openStore, type Store } from "../events/store.ts";
+import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
+import { coinsProjection } from "../projections/coins.ts";
+import { DEFAULT_SCHEDULE, exchangeUpdatesProjection, type SchedulePolicy } from "../projections/exchange-updates.ts";
+import { exchangesProjection } from "../projections/exchanges.ts";
+import type { HttpClient } from "../transport/exchange-client.ts";
+import type { EngineContext } from "./context.ts";
+import { NOTIFYING_TABLES, notificationsOf, type NotificationListener, type WalletNotification } from "./notifications.ts";
+import { isOperationName, operations, type OperationName, type ResultOf } from "./operations.ts";
+
+export interface OpenWalletOptions {
+  /** LMDB directory of this wallet, created if missing. */
+  path: string;
+  /** fetch-compatible HTTP client; defaults to the platform fetch. */
+  http?: HttpClient;
+  /** Clock in ms; defaults to Date.now. */
+  now?: () => number;
+  /** Device id for a new wallet; on reopen it must match the stored one. */
+  deviceId?: string;
+  /** When used exchanges are refreshed and failed updates retried. */
+  schedule?: Partial<SchedulePolicy>;
+  /** Ephemeral exchanges unused this long are collected by runPendingUpdates (default 30 days). */
+  ephemeralGcAfterMs?: number;
+  /** Timeout of each exchange HTTP request (default 10 s). */
+  httpTimeoutMs?: number;
+}
+
+/** What handleRequest answers: never a rejection, always one of these. */
+export type ResponseEnvelope =
+  | { type: "response"; operation: string; id: string; result: unknown }
+  | { type: "error"; operation: string; id: string; error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
+
+export interface Engine {
+  readonly deviceId: string;
+  readonly walletRootPub: string;
+  call<K extends OperationName>(name: K, payload: unknown): Promise<ResultOf<K>>;
+  handleRequest(operation: string, id: string, payload: unknown): Promise<ResponseEnvelope>;
+  addNotificationListener(fn: NotificationListener): () => void;
+  close(): Promise<void>;
+}
+
+const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
+
+/** The last millisecond of year 9999: a clock beyond it (or before 1970) is broken. */
+export const MAX_TIME_MS = 253_402_300_799_999;
+
+function checkedClock(host: () => number): () => number {
+  return () => {
+    let t: unknown;
+    try {
+      t = host();
+    } catch (e) {
+      throw new WalletError("clock-invalid", `the host clock threw: ${(e as Error)?.message ?? String(e)}`);
+    }
+    const ms = typeof t === "number" ? Math.floor(t) : NaN;
+    if (!(ms >= 0 && ms <= MAX_TIME_MS)) throw new WalletError("clock-invalid", `the host clock gave ${String(t)}, not a time in ms between 1970 and 9999`);
+    return ms;
+  };
+}
+
+function optionalFn<T>(v: T | undefined, name: string): T | undefined {
+  if (v !== undefined && typeof v !== "function") throw new WalletError("request-invalid", `openWallet: ${name} must be a function`);
+  return v;
+}
+
+function optionalCount(v: unknown, name: string): number | undefined {
+  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)) {
+    throw new WalletError("request-invalid", `openWallet: ${name} must be a non-negative integer`);
+  }
+  return v as number | undefined;
+}
+
+/** Turns anything thrown below the engine into a WalletError; raw library errors never reach a caller. */
+export function asWalletError(e: unknown): WalletError {
+  if (e instanceof WalletError) return e;
+  const err = e as { code?: unknown; message?: unknown } | undefined;
+  const message = typeof err?.message === "string" ? err.message : String(e);
+  const sys = typeof err?.code === "string" ? err.code : "";
+  if (sys === "ENOSPC" || /MDB_MAP_FULL|No space left/i.test(message)) return new WalletError("store-disk-full", `the disk is full: ${message}`);
+  if (sys === "EACCES" || sys === "EROFS" || sys === "EPERM" || /read-only|permission denied/i.test(message)) {
+    return new WalletError("store-read-only", `the wallet store is not writable: ${message}`);
+  }
+  return new WalletError("internal-error", `unexpected ${(e as Error)?.name ?? "error"}: ${message}`);
+}
+
+/** Details as plain JSON (a host may send them over IPC); dropped when they have no JSON form. */
+function jsonDetails(d: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (d === undefined) return undefined;
+  try {
+    return JSON.parse(JSON.stringify(d)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function openEngine(options: OpenWalletOptions): Promise<Engine> {
+  if (typeof options !== "object" || options === null) throw new WalletError("request-invalid", "openWallet needs an options object with a path");
+  if (typeof options.path !== "string" || options.path === "") throw new WalletError("request-invalid", "openWallet needs a path");
+  const hostNow = optionalFn(options.now, "now") ?? Date.now;
+  const http: HttpClient = optionalFn(options.http, "http") ?? ((url, init) => fetch(url, init));
+  const now = checkedClock(hostNow);
+  const config = {
+    schedule: { ...DEFAULT_SCHEDULE, ...options.schedule },
+    ephemeralGcAfterMs: optionalCount(options.ephemeralGcAfterMs, "ephemeralGcAfterMs") ?? 30 * 24 * 3600 * 1000,
+    httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs") ?? 10_000,
+  };
+
+  const listeners = new Set<NotificationListener>();
+  const deliver = (ns: WalletNotification[]) => {
+    for (const n of ns) {
+      for (const l of [...listeners]) {
+        try {
+          l(n);
+        } catch {
+          // A listener is the host's code: its failure must not undo or break what already committed.
+        }
+      }
+    }
+  };
+
+  let store: Store;
+  try {
+    store = openStore({
+      path: options.path,
+      deviceId: options.deviceId,
+      projections: PROJECTIONS,
+      trackChanges: NOTIFYING_TABLES,
+      onCommit: (changes) => {
+        if (changes.length === 0 || listeners.size === 0) return;
+        try {
+          deliver(notificationsOf(changes, store.records, now()));
+        } catch {
+          // Deriving notifications reads committed state; it cannot take the commit back.
+        }
+      },
+    });
+  } catch (e) {
+    throw asWalletError(e);
+  }
+
+  const abort = new AbortController();
+  let closing = false;
+  let inflight = 0;
+  let idle: (() => void) | undefined;
+  let closed: Promise<void> | undefined;
+  const closedError = () => new WalletError("wallet-closed", "the wallet is closed");
+
+  const ctx: EngineContext = {
+    store,
+    records: store.records,
+    http,
+    config,
+    signal: abort.signal,
+    now,
+    newId: () => encodeCrock(randomBytes(16)),
+    write: (fn) => store.write(fn),
+    transact(decide, at) {
+      return store.write((tx) => {
+        const { events, result } = decide(tx.records);
+        if (events.length > 0) tx.appendOwn(events, at ?? now());
+        return result;
+      });
+    },
+    appendLocal(draft: LocalDraft, at: number) {
+      store.write((tx) => tx.appendLocal(draft, at));
+    },
+    ensureOpen() {
+      if (closing) throw closedError();
+    },
+    emit: (n) => deliver([n]),
+  };
+
+  async function call<K extends OperationName>(name: K, payload: unknown): Promise<ResultOf<K>> {
+    if (closing) throw closedError();
+    inflight++;
+    try {
+      const op = operations[name] as unknown as { request: (v: unknown, p: string) => unknown; handler: (c: EngineContext, r: unknown) => unknown };
+      const req = op.request(payload, name);
+      return (await op.handler(ctx, req)) as ResultOf<K>;
+    } catch (e) {
+      throw asWalletError(e);
+    } finally {
+      inflight--;
+      if (inflight === 0) idle?.();
+    }
+  }
+
+  return {
+    deviceId: store.deviceId,
+    walletRootPub: encodeCrock(eddsaPublicFromSeed(store.rootSeed)),
+    call,
+
+    async handleRequest(operation, id, payload) {
+      const op = typeof operation === "string" ? operation : String(operation);
+      const rid = typeof id === "string" ? id : String(id);
+      try {
+        if (!isOperationName(op)) {
+          throw new WalletError("operation-unknown", `no operation ${JSON.stringify(op)}; see the operations table`, { operation: op });
+        }
+        const result = await call(op, payload);
+        return { type: "response", operation: op, id: rid, result: result === undefined ? {} : result };
+      } catch (e) {
+        const w = asWalletError(e);
+        const error: { code: ErrorCode; message: string; details?: Record<string, unknown> } = {
+          code: isErrorCode(w.code) ? w.code : "internal-error",
+          message: w.message,
+        };
+        const details = jsonDetails(w.details);
+        if (details !== undefined) error.details = details;
+        return { type: "error", operation: op, id: rid, error };
+      }
+    },
+
+    addNotificationListener(fn) {
+      if (typeof fn !== "function") throw new WalletError("request-invalid", "addNotificationListener needs a function");
+      listeners.add(fn);
+      return () => void listeners.delete(fn);
+    },
+
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        // Network waits end now; their handlers then see the wallet closing and stop before writing.
+        abort.abort();
+        if (inflight > 0) await new Promise<void>((resolve) => (idle = resolve));
+        listeners.clear();
+        await store.close();
+      })();
+      return closed;
+    },
+  };
+}

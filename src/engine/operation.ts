@@ -1,0 +1,16 @@
+// One entry of the operations table: how to validate a request, and what to
+// do with it. The typed Wallet methods and handleRequest both go through it,
+// so there is one validation path.
+import type { EngineContext } from "./context.ts";
+import type { Parser } from "./request.ts";
+
+export interface Operation<Req, Res> {
+  /** Validates the raw payload into the request the handler takes; throws a WalletError. */
+  readonly request: Parser<Req>;
+  /** validate → read state → decide → append → result. */
+  readonly handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>;
+}
+
+export function operation<Req, Res>(request: Parser<Req>, handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>): Operation<Req, Res> {
+  return { request, handler };
+}

@@ -1,0 +1,30 @@
+// The log: its clock, export and import (merge), and the projections' rebuild.
+import { normalizeClock } from "../events/clock.ts";
+import type { WalletEvent } from "../events/envelope.ts";
+import { operation } from "../engine/operation.ts";
+import { maybe, nothing, object, optional, vectorClock } from "../engine/request.ts";
+import { WalletError } from "../errors.ts";
+import { exportFrom, importInto, type ImportResult } from "../merge/log-merge.ts";
+
+const eventBatch = (v: unknown, path: string): unknown[] => {
+  if (!Array.isArray(v)) throw new WalletError("request-invalid", `${path}: importEvents expects an array of events`, { path });
+  return v;
+};
+
+export const logOperations = {
+  getVectorClock: operation(nothing, (ctx) => normalizeClock(ctx.store.clock())),
+
+  exportEvents: operation(maybe(object({ since: optional(vectorClock) })), (ctx, req) => exportFrom(ctx.store, req.since ?? {}) as WalletEvent[]),
+
+  importEvents: operation(eventBatch, (ctx, events): ImportResult => {
+    const result = ctx.write((tx) => importInto(tx, events));
+    if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
+    return result;
+  }),
+
+  /** Drops the materialized projections and folds them again from the log. */
+  rebuild: operation(nothing, (ctx) => ctx.store.rebuild()),
+
+  /** Every projection record (for diagnostics and rebuild checks). */
+  dumpProjections: operation(nothing, (ctx) => ctx.store.dumpRecords()),
+};
