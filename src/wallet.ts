@@ -5,6 +5,7 @@ import type { VectorClock } from "./events/clock.ts";
 import type { WalletEvent } from "./events/envelope.ts";
 import type { Key } from "./events/records.ts";
 import { openEngine, type OpenWalletOptions, type ResponseEnvelope } from "./engine/engine.ts";
+import { operations } from "./ops/index.ts";
 import type { NotificationListener } from "./engine/notifications.ts";
 import type { ImportResult } from "./merge/log-merge.ts";
 import type { Balance, CoinInfo, Conflict } from "./ops/coins.ts";
@@ -74,7 +75,7 @@ export interface Wallet {
 
 /** Opens (creating if needed) the wallet stored in `options.path`. */
 export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
-  const engine = await openEngine(options);
+  const engine = await openEngine(options, operations);
   const { call } = engine;
   return {
     deviceId: engine.deviceId,

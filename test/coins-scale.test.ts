@@ -185,23 +185,28 @@ describe(`a wallet holding ${COINS.toLocaleString("en")} coins`, () => {
     expect(expected.conflicts).toEqual({ conflicts: [{ kind: "double-spend", coinPub: "shared-coin", spendIds: ["big-spend", "other-spend"] }] });
   });
 
-  it("answers getBalances, getExchangeResources and listConflicts in well under 50 ms", async () => {
+  it("answers getBalances, getExchangeResources and listConflicts from a few records each, first call and every call", async () => {
     const queries: [string, () => Promise<unknown>][] = [
       ["getBalances", () => w.getBalances()],
       ["getExchangeResources", () => w.getExchangeResources({ exchangeBaseUrl: EX_EUR })],
       ["listConflicts", () => w.listConflicts()],
     ];
     for (const [name, q] of queries) {
-      const first = await timed(q);
+      // Counts, not milliseconds: a query that read the 100,000 coins would show here on any machine.
+      const first = await counter.during(() => timed(q));
       const samples: number[] = [];
-      for (let i = 0; i < 50; i++) samples.push((await timed(q)).ms);
+      for (let i = 0; i < 50; i++) {
+        const { result, reads } = await counter.during(() => timed(q));
+        samples.push(result.ms);
+        expect(logReads(reads)).toBe(0);
+        expect((reads.proj?.calls ?? 0) + (reads.proj?.entries ?? 0)).toBeLessThan(10);
+      }
       samples.sort((a, b) => a - b);
-      const median = samples[samples.length >> 1];
       console.log(
-        `[coins-scale] ${name}: first ${first.ms.toFixed(3)} ms, median ${median.toFixed(3)} ms, max ${samples.at(-1)!.toFixed(3)} ms over 50 calls`,
+        `[coins-scale] ${name}: first ${first.result.ms.toFixed(3)} ms, median ${samples[samples.length >> 1].toFixed(3)} ms, max ${samples.at(-1)!.toFixed(3)} ms over 50 calls (timings for information; bench/ measures speed)`,
       );
-      expect(first.ms).toBeLessThan(50);
-      expect(median).toBeLessThan(50);
+      expect(logReads(first.reads)).toBe(0);
+      expect((first.reads.proj?.calls ?? 0) + (first.reads.proj?.entries ?? 0)).toBeLessThan(10);
     }
   });
 
@@ -238,7 +243,9 @@ describe(`a wallet holding ${COINS.toLocaleString("en")} coins`, () => {
     expect(logReads(reopened.reads)).toBe(0);
     // The reopened environment was watched from its first read: it read its meta area.
     expect(reopened.reads.meta?.calls).toBeGreaterThan(0);
-    expect(reopened.result.ms).toBeLessThan(500);
+    // Opening reads a bounded number of meta and projection entries, not the 100,000 coins.
+    const opened = Object.values(reopened.reads).reduce((n, r) => n + (r?.calls ?? 0) + (r?.entries ?? 0), 0);
+    expect(opened).toBeLessThan(100);
     expect(await w.getBalances()).toEqual(expected.balances);
     expect(await w.getExchangeResources({ exchangeBaseUrl: EX_EUR })).toEqual(expected.eur);
     expect(await w.listConflicts()).toEqual(expected.conflicts);

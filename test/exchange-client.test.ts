@@ -104,10 +104,11 @@ describe("fetchKeys against the test exchange", () => {
 
   it("gives up on a hanging exchange with exchange-timeout", async () => {
     ex.setFault({ kind: "hang" });
-    const started = Date.now();
     const r = await fetchKeys(http, ex.baseUrl, { timeoutMs: 200 });
     expect(r).toMatchObject({ ok: false, code: "exchange-timeout" });
-    expect(Date.now() - started).toBeLessThan(2000);
+    // The deadline, not the server, ended it: one request was made and the message names the 200 ms bound.
+    expect(ex.requests.filter((q) => q.path === "/keys")).toHaveLength(1);
+    expect(r.ok === false && r.message).toContain("200 ms");
   });
 
   it("reports a body that is not JSON as exchange-malformed-response", async () => {
@@ -191,9 +192,8 @@ describe("transport failures", () => {
     ex.setFault({ kind: "hang" });
     const pending = fetchKeys(http, ex.baseUrl, { timeoutMs: 5000 });
     await new Promise((r) => setTimeout(r, 50));
-    const started = Date.now();
     await ex.close();
-    expect(Date.now() - started).toBeLessThan(1000);
+    // A network error, not exchange-timeout: close() cut the connection long before the client's 5 s deadline.
     expect(await pending).toMatchObject({ ok: false, code: "exchange-network-error" });
   });
 

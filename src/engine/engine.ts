@@ -11,7 +11,7 @@ import { exchangesProjection } from "../projections/exchanges.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import type { EngineContext } from "./context.ts";
 import { NOTIFYING_TABLES, notificationsOf, type NotificationListener, type WalletNotification } from "./notifications.ts";
-import { isOperationName, operations, type OperationName, type ResultOf } from "./operations.ts";
+import type { OperationTable, ResultOf } from "./operation.ts";
 
 export interface OpenWalletOptions {
   /** LMDB directory of this wallet, created if missing. */
@@ -35,10 +35,10 @@ export type ResponseEnvelope =
   | { type: "response"; operation: string; id: string; result: unknown }
   | { type: "error"; operation: string; id: string; error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
 
-export interface Engine {
+export interface Engine<T extends OperationTable> {
   readonly deviceId: string;
   readonly walletRootPub: string;
-  call<K extends OperationName>(name: K, payload: unknown): Promise<ResultOf<K>>;
+  call<K extends keyof T & string>(name: K, payload: unknown): Promise<ResultOf<T, K>>;
   handleRequest(operation: string, id: string, payload: unknown): Promise<ResponseEnvelope>;
   addNotificationListener(fn: NotificationListener): () => void;
   close(): Promise<void>;
@@ -98,7 +98,8 @@ function jsonDetails(d: Record<string, unknown> | undefined): Record<string, unk
   }
 }
 
-export async function openEngine(options: OpenWalletOptions): Promise<Engine> {
+/** Opens the store of `options.path` and answers the operations of `table`. */
+export async function openEngine<T extends OperationTable>(options: OpenWalletOptions, table: T): Promise<Engine<T>> {
   if (typeof options !== "object" || options === null) throw new WalletError("request-invalid", "openWallet needs an options object with a path");
   if (typeof options.path !== "string" || options.path === "") throw new WalletError("request-invalid", "openWallet needs a path");
   const hostNow = optionalFn(options.now, "now") ?? Date.now;
@@ -175,13 +176,15 @@ export async function openEngine(options: OpenWalletOptions): Promise<Engine> {
     emit: (n) => deliver([n]),
   };
 
-  async function call<K extends OperationName>(name: K, payload: unknown): Promise<ResultOf<K>> {
+  const isOperation = (name: string): name is keyof T & string => Object.prototype.hasOwnProperty.call(table, name);
+
+  async function call<K extends keyof T & string>(name: K, payload: unknown): Promise<ResultOf<T, K>> {
     if (closing) throw closedError();
     inflight++;
     try {
-      const op = operations[name] as unknown as { request: (v: unknown, p: string) => unknown; handler: (c: EngineContext, r: unknown) => unknown };
-      const req = op.request(payload, name);
-      return (await op.handler(ctx, req)) as ResultOf<K>;
+      const op = table[name];
+      const req: unknown = op.request(payload, name);
+      return (await op.handler(ctx, req)) as ResultOf<T, K>;
     } catch (e) {
       throw asWalletError(e);
     } finally {
@@ -199,7 +202,7 @@ export async function openEngine(options: OpenWalletOptions): Promise<Engine> {
       const op = typeof operation === "string" ? operation : String(operation);
       const rid = typeof id === "string" ? id : String(id);
       try {
-        if (!isOperationName(op)) {
+        if (!isOperation(op)) {
           throw new WalletError("operation-unknown", `no operation ${JSON.stringify(op)}; see the operations table`, { operation: op });
         }
         const result = await call(op, payload);

@@ -14,3 +14,8 @@ export interface Operation<Req, Res> {
 export function operation<Req, Res>(request: Parser<Req>, handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>): Operation<Req, Res> {
   return { request, handler };
 }
+
+/** A table of operations by name (src/ops/index.ts holds the engine's). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type OperationTable = Record<string, Operation<any, any>>;
+export type ResultOf<T extends OperationTable, K extends keyof T> = T[K] extends Operation<never, infer Res> ? Res : never;

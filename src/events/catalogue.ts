@@ -12,6 +12,7 @@ import {
   object,
   optional,
   pattern,
+  refine,
   str,
   union,
   type Infer,
@@ -96,7 +97,11 @@ export const catalogue = {
 
   // Coins.
   "coins-withdrawn": shared(
-    object({ url: baseUrl, withdrawalGroupId: nonEmptyStr, amount: optional(amount), coins: array(coin) }),
+    refine(
+      object({ url: baseUrl, withdrawalGroupId: nonEmptyStr, amount: optional(amount), coins: array(coin) }),
+      (d) => d.coins.length > 0 || d.amount !== undefined,
+      "needs coins, or an amount when the withdrawal is still pending",
+    ),
   ),
   "coin-spent": shared(object({ spendId: nonEmptyStr, coinPub: nonEmptyStr, amount, purchaseId: optional(str) })),
   "coins-refreshed": shared(

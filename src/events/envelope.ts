@@ -55,6 +55,8 @@ export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent 
     throw new WalletError("event-invalid", `${where}: expected an object`);
   }
   const e = raw as Record<string, unknown>;
+  // Name the dot as soon as the envelope has a plausible one, so every refusal says which event it was.
+  if (isDeviceId(e.device) && isNat(e.seq)) where = `${where} (${e.device}:${e.seq})`;
   const bad = (field: string, reason: string): never => {
     throw new WalletError("event-invalid", `${where}: ${field} ${reason}`, { path: field });
   };

@@ -128,3 +128,13 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
     },
   };
 }
+
+/** `s`, further constrained by `test` on the whole value (a rule across fields). */
+export function refine<T>(s: Schema<T>, test: (v: T) => boolean, reason: string): Schema<T> {
+  return {
+    check(v, path) {
+      return s.check(v, path) ?? (test(v as T) ? undefined : fail(path, reason));
+    },
+    ...(s.optional ? { optional: true } : {}),
+  };
+}

@@ -99,7 +99,11 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
             );
           }
         }
-        tx.appendRemote(e, batch.get(dotName(e))!.hash);
+        try {
+          tx.appendRemote(e, batch.get(dotName(e))!.hash);
+        } catch (err) {
+          throw namingDot(err, e);
+        }
         clock[e.device] = e.seq;
         added++;
         progress = true;
@@ -118,6 +122,12 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
     }
   }
   return { added, known };
+}
+
+/** A refusal raised while applying an event, reworded to name the event it refused. */
+function namingDot(err: unknown, e: SharedEvent): unknown {
+  if (!(err instanceof WalletError) || err.message.includes(dotName(e))) return err;
+  return new WalletError(err.code, `event ${dotName(e)} (${e.type}): ${err.message}`, { ...err.details, device: e.device, seq: e.seq });
 }
 
 function depsMet(deps: VectorClock, clock: VectorClock): boolean {
