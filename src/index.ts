@@ -47,3 +47,7 @@ export {
   type HttpClient,
   type KeysFacts,
 } from "./transport/exchange-client.ts";
+
+// The encrypted backup file (TLRWBK01), byte-compatible with GNU Taler.
+export { decryptBackupFile, encryptBackupBytes, decryptBackupBytes, deriveBlobSecret } from "./backup/file.ts";
+export type { BackupFileErrorCode, DecryptBackupOptions, EncryptBackupOptions, GzipImplementation } from "./backup/file.ts";

@@ -1,4 +1,5 @@
-import { createHmac } from "node:crypto";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { WalletError } from "../errors.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -14,6 +15,10 @@ function toBytes(v: Uint8Array | string | undefined): Uint8Array {
  * The mixed hashes are Taler's choice, so a standard HKDF would not interoperate.
  * Strings are taken as UTF-8; a missing salt or info is empty.
  */
+// On @noble/hashes rather than node:crypto so it also runs in browsers. node:crypto
+// is ~3x faster per call (bench/hashes.ts, node 20, 2-core x64: kdf(32) 58 µs noble
+// vs 18 µs node, kdf(64) 72 vs 29 µs), but kdf runs a few times per backup or
+// provider, never per event, so the difference costs nothing that matters.
 export function kdf(
   outLen: number,
   ikm: Uint8Array,
@@ -24,13 +29,15 @@ export function kdf(
   if (!Number.isInteger(outLen) || outLen < 0 || outLen > 255 * 32) {
     throw new WalletError("kdf-invalid-length", `kdf output length ${outLen} is out of range`, { outLen });
   }
-  const prk = createHmac("sha512", toBytes(salt)).update(ikm).digest();
+  const prk = hmac(sha512, toBytes(salt), ikm);
   const infoBytes = toBytes(info);
+  // Keyed once; each block clones the keyed state instead of re-hashing the key.
+  const keyed = hmac.create(sha256, prk);
   const out = new Uint8Array(outLen);
   let prev: Uint8Array = EMPTY;
   let pos = 0;
   for (let i = 1; pos < outLen; i++) {
-    const h = createHmac("sha256", prk);
+    const h = keyed.clone();
     h.update(prev);
     h.update(infoBytes);
     h.update(Uint8Array.of(i));
@@ -39,5 +46,6 @@ export function kdf(
     out.set(prev.subarray(0, take), pos);
     pos += take;
   }
+  keyed.destroy();
   return out;
 }
