@@ -58,6 +58,16 @@ export const ERROR_CODES = {
   "kdf-invalid-length": "a kdf output length is out of range",
   "key-invalid-seed": "an Ed25519 seed is not 32 bytes",
 
+  // Backups (the TLRWBK01 file and its content)
+  "backup-bad-magic": "the file does not start with TLRWBK01: not a backup of this format",
+  "backup-truncated": "the file is shorter than magic, nonce and tag",
+  "backup-decrypt-failed": "decryption failed: a wrong wallet root key, or the file was altered (Poly1305 rejected it)",
+  "backup-bad-gzip": "the decrypted content is not a complete, valid gzip stream",
+  "backup-too-large": "the backup inflates past the size bound (a gzip bomb, or a wallet too large for the bound)",
+  "backup-bad-json": "the backup content is not UTF-8 JSON of an object",
+  "backup-key-invalid": "a wallet root key is not 32 bytes of Crockford base32",
+  "backup-invalid-argument": "a backup function was called with an argument of the wrong kind (nonce length, bound, gzip name)",
+
   // Store
   "store-open-failed": "the wallet directory cannot be created or read",
   "store-corrupt": "the wallet store is damaged (a checksum, the hash chain or the file structure is wrong)",
