@@ -4,13 +4,13 @@
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
 import { kdf } from "../codec/kdf.ts";
-import { eddsaPublicFromSeed, eddsaSign, eddsaVerify } from "../codec/keys.ts";
+import { eddsaPublicFromSeed } from "../codec/keys.ts";
 import { normalizeAmount, type AmountString } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
 import { WalletError } from "../errors.ts";
 import { readBodyBounded, withDeadline, type Attempt } from "./deadline.ts";
 import type { HttpClient } from "./exchange-client.ts";
-import { parseHashHeader, parseSignatureHeader, syncSignaturePayload, unquote, ZERO_HASH } from "./sync-protocol.ts";
+import { parseHashHeader, parseSignatureHeader, signSyncUpload, unquote, verifySyncUpload, ZERO_HASH } from "./sync-protocol.ts";
 
 export { syncSignaturePayload, SYNC_PURPOSE_BACKUP_UPLOAD } from "./sync-protocol.ts";
 
@@ -168,7 +168,7 @@ async function readSignedBackup(
       return fail("sync-bad-etag", `${what}: the ETag is not the SHA-512 of the body`, resp.status);
     }
   }
-  if (!eddsaVerify(syncSignaturePayload(prevHash, hash), decodeCrock(signature), accountPub)) {
+  if (!verifySyncUpload(accountPub, prevHash, hash, decodeCrock(signature))) {
     return fail("sync-bad-signature", `${what}: the backup is not signed by this account's key`, resp.status);
   }
   const out: { kind: "ok" } & SyncBackup = { kind: "ok", blob, hash, signature };
@@ -283,7 +283,7 @@ export async function syncUpload(
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   const hash = encodeCrock(sha512(blob));
-  const signature = encodeCrock(eddsaSign(syncSignaturePayload(ifMatch, hash), accountSeed));
+  const signature = signSyncUpload(accountSeed, ifMatch, hash);
   const url = `${base}backups/${encodeCrock(pub)}`;
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",

@@ -1,5 +1,6 @@
 // What the sync client and the sync server must agree on byte for byte: the
 // signed upload struct and the textual forms of hashes and signatures.
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from "node:crypto";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 
 /** GNU Taler's signature purpose for a sync backup upload (TALER_SIGNATURE_SYNC_BACKUP_UPLOAD). */
@@ -76,4 +77,40 @@ export function parseSignatureHeader(value: string | undefined | null): string |
 /** An account public key (52 Crockford characters, 32 bytes) in canonical form; undefined when malformed. */
 export function parseAccountPub(text: string): string | undefined {
   return crockOfLength(text, KEY_CHARS, 32);
+}
+
+// Ed25519 through node's OpenSSL for the upload signature: the same RFC 8032
+// signatures as codec/keys.ts (tweetnacl), about a hundred times faster, which
+// is what bounds a provider's uploads per second.
+const SPKI_ED25519_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
+const PKCS8_ED25519_PREFIX = Uint8Array.from([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
+
+function der(prefix: Uint8Array, key: Uint8Array): Buffer {
+  return Buffer.concat([prefix, key]);
+}
+
+/** The account's signature (Crockford) of an upload of `newHash` replacing `oldHash` (none: a first upload). */
+export function signSyncUpload(accountSeed: Uint8Array, oldHash: string | undefined, newHash: string): string {
+  if (accountSeed.length !== 32) throw new RangeError("an Ed25519 seed is 32 bytes");
+  const key = createPrivateKey({ key: der(PKCS8_ED25519_PREFIX, accountSeed), format: "der", type: "pkcs8" });
+  return encodeCrock(new Uint8Array(nodeSign(null, syncSignaturePayload(oldHash, newHash), key)));
+}
+
+/** True iff `signature` is the account's signature of that upload; malformed keys or signatures are simply false. */
+export function verifySyncUpload(
+  accountPub: Uint8Array,
+  oldHash: string | undefined,
+  newHash: string,
+  signature: Uint8Array,
+): boolean {
+  if (accountPub.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = createPublicKey({ key: der(SPKI_ED25519_PREFIX, accountPub), format: "der", type: "spki" });
+    return nodeVerify(null, syncSignaturePayload(oldHash, newHash), key, signature);
+  } catch {
+    // OpenSSL refuses some byte strings as keys outright: such a key signed nothing.
+    return false;
+  }
 }

@@ -11,14 +11,13 @@ import type { Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
-import { eddsaVerify } from "../codec/keys.ts";
 import { normalizeAmount, parseAmount, type AmountString } from "../codec/amounts.ts";
 import { WalletError } from "../errors.ts";
 import {
   parseAccountPub,
   parseHashHeader,
   parseSignatureHeader,
-  syncSignaturePayload,
+  verifySyncUpload,
   ZERO_HASH,
 } from "./sync-protocol.ts";
 import { decideCas, type StoredBackup, type SyncStore } from "./sync-store.ts";
@@ -54,7 +53,7 @@ export interface SyncServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Directory of the LMDB store (also used when `postgres` is given: nothing is written there then). */
+  /** Directory of the LMDB store; unused (may be "") when `postgres` is given. */
   path: string;
   /** Largest accepted backup (default 16). */
   storageLimitInMegabytes?: number;
@@ -201,7 +200,9 @@ function sanitizeForLog(text: string): string {
 
 /** Starts a sync provider on loopback (by default) and resolves once it listens. */
 export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServer> {
-  if (typeof opts.path !== "string" || opts.path === "") throw invalidOption("path: a data directory is required");
+  if (opts.postgres === undefined && (typeof opts.path !== "string" || opts.path === "")) {
+    throw invalidOption("path: a data directory is required (or a postgres URL)");
+  }
   const limitMb = opts.storageLimitInMegabytes ?? 16;
   if (typeof limitMb !== "number" || !Number.isFinite(limitMb) || limitMb <= 0) {
     throw invalidOption(`storageLimitInMegabytes must be a positive number, got ${String(limitMb)}`);
@@ -349,8 +350,7 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
     const expectedPrev = oldHashParsed === ZERO_HASH ? undefined : oldHashParsed;
 
     // 3. Signature: by the account key over (old hash or zeros, new hash).
-    const payload = syncSignaturePayload(expectedPrev, newHash);
-    if (!eddsaVerify(payload, decodeCrock(signature), decodeCrock(account))) {
+    if (!verifySyncUpload(decodeCrock(account), expectedPrev, newHash, decodeCrock(signature))) {
       return sendError(res, ex, 403, SyncErrorCode.SYNC_INVALID_SIGNATURE, "Sync-Signature is not the account's signature of this upload", early());
     }
 
