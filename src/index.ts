@@ -47,3 +47,27 @@ export {
   type HttpClient,
   type KeysFacts,
 } from "./transport/exchange-client.ts";
+
+// Sync provider (a GNU Taler compatible backup server) and the transport-level sync client.
+export {
+  startSyncServer,
+  SyncErrorCode,
+  type SyncServer,
+  type SyncServerOptions,
+} from "./transport/sync-server.ts";
+export {
+  deriveSyncAccountKey,
+  syncDownload,
+  syncGetConfig,
+  syncSignaturePayload,
+  syncUpload,
+  SYNC_PURPOSE_BACKUP_UPLOAD,
+  type SyncAccountKey,
+  type SyncBackup,
+  type SyncClientError,
+  type SyncConfigResult,
+  type SyncDownloadResult,
+  type SyncProviderConfig,
+  type SyncRequestOptions,
+  type SyncUploadResult,
+} from "./transport/sync-client.ts";

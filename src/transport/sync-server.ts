@@ -22,7 +22,6 @@ import {
 } from "./sync-protocol.ts";
 import { decideCas, type StoredBackup, type SyncStore } from "./sync-store.ts";
 import { openLmdbSyncStore } from "./sync-store-lmdb.ts";
-import { openPostgresSyncStore } from "./sync-store-postgres.ts";
 
 /** The TALER_EC numbers this server answers with. */
 export const SyncErrorCode = {
@@ -220,8 +219,11 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
   const log = opts.log;
   const host = opts.host ?? "127.0.0.1";
 
+  // pg is loaded only for a PostgreSQL store: a wallet embedding the engine never pays for it.
   const store: SyncStore =
-    opts.postgres !== undefined ? await openPostgresSyncStore(opts.postgres, { log }) : openLmdbSyncStore(opts.path);
+    opts.postgres !== undefined
+      ? await (await import("./sync-store-postgres.ts")).openPostgresSyncStore(opts.postgres, { log })
+      : openLmdbSyncStore(opts.path);
 
   const config = {
     name: "sync",
