@@ -549,6 +549,8 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
       `cannot listen on ${host}:${opts.port ?? 0}${code ? ` (${code})` : ""}: ${(e as Error).message}`,
     );
   }
+  // After listening, an accept failure (EMFILE and the like) is logged, never a crash.
+  server.on("error", (e: NodeJS.ErrnoException) => log?.(`sync server: listener error ${e.code ?? ""}: ${e.message}`));
   const address = server.address();
   if (address === null || typeof address === "string") throw new WalletError("sync-server-listen-failed", "no TCP address");
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
