@@ -50,9 +50,10 @@ export type CasDecision = "conflict" | "unchanged" | "store";
  * The compare-and-swap rule both backends (and the server's read-only path)
  * apply: the stored hash must be `expectedPrev` (no stored backup when it is
  * undefined), else conflict; then the same hash again is unchanged.
- * The conflict test comes first (the order CONTRACT's server states): a
- * client that lost the answer to its own upload and retries with its old
- * If-Match gets its own blob back as a 409, which merges to nothing.
+ * The conflict test comes first, as this project's protocol orders them
+ * (GNU's sync tests "same hash" first): a client that lost the answer to its
+ * own upload and retries with its old If-Match gets its own blob back as a
+ * 409, which merges to nothing, instead of a 304.
  */
 export function decideCas(currentHash: string | undefined, expectedPrev: string | undefined, nextHash: string): CasDecision {
   if (currentHash !== expectedPrev) return "conflict";
