@@ -51,3 +51,27 @@ export {
 // The encrypted backup file (TLRWBK01), byte-compatible with GNU Taler.
 export { decryptBackupFile, encryptBackupBytes, decryptBackupBytes, deriveBlobSecret } from "./backup/file.ts";
 export type { BackupFileErrorCode, DecryptBackupOptions, EncryptBackupOptions, GzipImplementation } from "./backup/file.ts";
+
+// Sync provider (a GNU Taler compatible backup server) and the transport-level sync client.
+export {
+  startSyncServer,
+  SyncErrorCode,
+  type SyncServer,
+  type SyncServerOptions,
+} from "./transport/sync-server.ts";
+export {
+  deriveSyncAccountKey,
+  syncDownload,
+  syncGetConfig,
+  syncSignaturePayload,
+  syncUpload,
+  SYNC_PURPOSE_BACKUP_UPLOAD,
+  type SyncAccountKey,
+  type SyncBackup,
+  type SyncClientError,
+  type SyncConfigResult,
+  type SyncDownloadResult,
+  type SyncProviderConfig,
+  type SyncRequestOptions,
+  type SyncUploadResult,
+} from "./transport/sync-client.ts";

@@ -1,0 +1,144 @@
+// `sync-server`: runs a sync provider until SIGTERM or SIGINT.
+//   npm run sync-server -- --port 9967 --data ./sync-data
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { normalizeAmount } from "../codec/amounts.ts";
+import { isWalletError } from "../errors.ts";
+import { startSyncServer, type SyncServerOptions } from "../transport/sync-server.ts";
+
+const USAGE = `usage: sync-server [options]
+
+Runs a GNU Taler compatible sync provider (backup storage) until SIGTERM or SIGINT.
+
+  --port N               TCP port (default 9967; 0 picks a free one)
+  --host ADDR            address to listen on (default 127.0.0.1)
+  --data DIR             directory of the LMDB store (required unless --postgres)
+  --postgres URL         store in PostgreSQL instead, e.g. postgres://sync@db.example/sync
+  --storage-limit-mb N   largest backup accepted, in megabytes (default 16)
+  --annual-fee AMOUNT    annual fee, e.g. KUDOS:0.5 (default: free)
+  --help                 this text
+
+Prints the base URL on its first line, then one line per request.`;
+
+type Parsed = { kind: "run"; options: SyncServerOptions } | { kind: "help" } | { kind: "usage-error"; message: string };
+
+function parse(argv: string[]): Parsed {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        data: { type: "string" },
+        postgres: { type: "string" },
+        "storage-limit-mb": { type: "string" },
+        "annual-fee": { type: "string" },
+        help: { type: "boolean" },
+      },
+    }));
+  } catch (e) {
+    // parseArgs explains some mistakes over several lines; a usage error is one.
+    const message = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ");
+    return { kind: "usage-error", message };
+  }
+  if (values.help === true) return { kind: "help" };
+  const port = values.port === undefined ? 9967 : Number(values.port);
+  if (values.port !== undefined && (!/^\d{1,5}$/.test(values.port) || port > 65535)) {
+    return { kind: "usage-error", message: `--port must be a number from 0 to 65535, got ${JSON.stringify(values.port)}` };
+  }
+  if (values.data === undefined && values.postgres === undefined) {
+    return { kind: "usage-error", message: "give --data DIR (LMDB) or --postgres URL" };
+  }
+  if (values.data !== undefined && values.postgres !== undefined) {
+    return { kind: "usage-error", message: "give either --data or --postgres, not both" };
+  }
+  const options: SyncServerOptions = { port, path: values.data ?? "" };
+  if (values.host !== undefined) options.host = values.host;
+  if (values.postgres !== undefined) options.postgres = values.postgres;
+  if (values["storage-limit-mb"] !== undefined) {
+    const mb = Number(values["storage-limit-mb"]);
+    if (!/^\d+(\.\d+)?$/.test(values["storage-limit-mb"]) || !(mb > 0)) {
+      return { kind: "usage-error", message: `--storage-limit-mb must be a positive number, got ${JSON.stringify(values["storage-limit-mb"])}` };
+    }
+    options.storageLimitInMegabytes = mb;
+  }
+  if (values["annual-fee"] !== undefined) {
+    try {
+      options.annualFee = normalizeAmount(values["annual-fee"]);
+    } catch {
+      return { kind: "usage-error", message: `--annual-fee must be an amount like KUDOS:0.5, got ${JSON.stringify(values["annual-fee"])}` };
+    }
+  }
+  return { kind: "run", options };
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off("SIGTERM", on);
+      process.off("SIGINT", on);
+      resolve(sig);
+    };
+    process.on("SIGTERM", on);
+    process.on("SIGINT", on);
+  });
+}
+
+/** Runs the sync server command; resolves with the exit status (0 after a clean stop, 1 when it cannot start, 2 on usage errors). */
+export async function syncServerCommand(argv: string[]): Promise<number> {
+  const parsed = parse(argv);
+  switch (parsed.kind) {
+    case "help":
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case "usage-error":
+      process.stderr.write(`sync-server: ${parsed.message} (see --help)\n`);
+      return 2;
+    case "run":
+      break;
+    default: {
+      const never: never = parsed;
+      throw new Error(`unhandled parse result ${JSON.stringify(never)}`);
+    }
+  }
+  let server;
+  try {
+    server = await startSyncServer({ ...parsed.options, log: (line) => process.stdout.write(`${line}\n`) });
+  } catch (e) {
+    const message = isWalletError(e) ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e);
+    process.stderr.write(`sync-server: cannot start: ${message}\n`);
+    return 1;
+  }
+  // Registered once listening: a signal during startup keeps its default effect.
+  const signal = waitForSignal();
+  const where = parsed.options.postgres !== undefined ? "postgres" : `lmdb ${parsed.options.path}`;
+  process.stdout.write(`sync server listening on ${server.baseUrl} (${where})\n`);
+  const sig = await signal;
+  await server.close();
+  process.stdout.write(`sync server stopped (${sig})\n`);
+  return 0;
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  syncServerCommand(process.argv.slice(2)).then(
+    (status) => process.exit(status),
+    (e: unknown) => {
+      process.stderr.write(`sync-server: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,65 @@
+// Deadlines and bounded reads for HTTP clients that must never hang and never throw.
+
+export type Attempt<T> = { done: true; value: T } | { done: false; timedOut: boolean; error: unknown };
+
+/**
+ * Runs `work` (request and body read) under a deadline. The race, not just
+ * the abort signal, enforces it: an injected HTTP function that ignores
+ * `signal` still cannot make the caller hang; its late rejection is swallowed.
+ */
+export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
+  const controller = new AbortController();
+  let timedOut = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<Attempt<T>>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      resolve({ done: false, timedOut: true, error: undefined });
+      controller.abort();
+    }, timeoutMs);
+  });
+  let running: Promise<Attempt<T>>;
+  try {
+    running = work(controller.signal).then(
+      (value): Attempt<T> => ({ done: true, value }),
+      (error: unknown): Attempt<T> => ({ done: false, timedOut, error }),
+    );
+  } catch (error) {
+    running = Promise.resolve({ done: false, timedOut: false, error });
+  }
+  try {
+    return await Promise.race([running, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The body as bytes, or "too-large" as soon as it passes `maxBytes` (the rest is not read). */
+export async function readBodyBounded(resp: Response, maxBytes: number): Promise<Uint8Array | "too-large"> {
+  const declared = resp.headers.get("Content-Length");
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
+    await resp.body?.cancel().catch(() => {});
+    return "too-large";
+  }
+  if (resp.body === null) return new Uint8Array(0);
+  const reader = resp.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      return "too-large";
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
