@@ -33,7 +33,7 @@ export interface Head {
 const FORMAT = { name: "taler-wallet-engine", version: 1 } as const;
 
 /** Bump when a projection's record layout or meaning changes: reopening then rebuilds. */
-export const PROJECTION_VERSION = 3;
+export const PROJECTION_VERSION = 4;
 
 export interface StoreOptions {
   path: string;

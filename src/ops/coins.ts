@@ -15,6 +15,7 @@ import {
   getGroup,
   listBalances,
   listConflictRecords,
+  spendNames,
 } from "../projections/coins.ts";
 import { listTransactions } from "../projections/transactions.ts";
 import type { AmountString } from "../codec/amounts.ts";
@@ -69,7 +70,7 @@ function coinInfo(ctx: EngineContext, coinPub: string): CoinInfo {
     value: c.value,
     remaining: remaining ? formatAmount(remaining) : `${c.currency}:0`,
     origin: c.origin,
-    spendIds: Object.keys(c.spends).sort(),
+    spendIds: spendNames(c),
   };
 }
 

@@ -56,7 +56,11 @@ export interface CoinRecord {
   d: string;
   s: number;
   secrets?: { coinPriv?: string; blindingKey?: string; denomSig?: string };
-  /** Grow-only set of spends, keyed by spend id. */
+  /**
+   * Grow-only set of spends, keyed by spendKey (a spend id) or refreshKey (a
+   * refresh group): separate name spaces, so a spend that happens to be named
+   * like a refresh never counts as that refresh.
+   */
   spends: Record<string, SpendEntry>;
   /** Set when a purge of its exchange observed its creation (observed-remove). */
   removed: boolean;
@@ -105,7 +109,7 @@ export function coinEffect(c: CoinRecord | undefined): CoinEffect | undefined {
   const value = parseAmount(c.value);
   const spent = spentOf(c);
   if (cmpAmounts(spent, value) > 0) {
-    return { available: zeroAmount(c.currency), resource: 0, conflict: Object.keys(c.spends).sort() };
+    return { available: zeroAmount(c.currency), resource: 0, conflict: spendNames(c) };
   }
   const available = subAmounts(value, spent);
   return { available, resource: isZero(available) ? 0 : 1, conflict: undefined };
@@ -189,21 +193,29 @@ function createCoins(records: Records, e: SharedEvent, url: string, coins: CoinD
   }
 }
 
-function addSpend(records: Records, e: SharedEvent, coinPub: string, spendId: string, amount: AmountString, purchaseId?: string) {
+function addSpend(records: Records, e: SharedEvent, coinPub: string, key: string, amount: AmountString, purchaseId?: string) {
   const before = records.get<CoinRecord>(coinKey(coinPub));
   if (!before) integrity(e, `spends unknown coin ${coinPub}`);
   if (parseAmount(amount).currency !== before.currency) integrity(e, `spends ${amount} from a ${before.currency} coin`);
   const entry: SpendEntry = { amount, l: e.lamport, d: e.device, s: e.seq };
   if (purchaseId !== undefined) entry.purchaseId = purchaseId;
-  const existing = before.spends[spendId];
+  const existing = before.spends[key];
   if (existing) {
     const byAmount = cmpAmounts(parseAmount(amount), parseAmount(existing.amount));
     if (byAmount < 0 || (byAmount === 0 && !stampLess({ l: entry.l, d: entry.d, s: entry.s }, existing))) return;
   }
-  putCoin(records, before, { ...before, spends: { ...before.spends, [spendId]: entry } });
+  putCoin(records, before, { ...before, spends: { ...before.spends, [key]: entry } });
 }
 
-export const refreshSpendId = (refreshGroupId: string) => `refresh:${refreshGroupId}`;
+/** Keys of a coin's spends: "s:" + spend id, "r:" + refresh group id. */
+export const spendKey = (spendId: string) => `s:${spendId}`;
+export const refreshKey = (refreshGroupId: string) => `r:${refreshGroupId}`;
+
+/** How a spend is shown (getCoin, listConflicts): its spend id, or "refresh:<group>" for a refresh. */
+export const spendName = (key: string) => (key.startsWith("r:") ? `refresh:${key.slice(2)}` : key.slice(2));
+
+/** The names of a coin's spends, sorted. */
+export const spendNames = (c: CoinRecord): string[] => Object.keys(c.spends).map(spendName).sort();
 
 export const coinsProjection: Projection = {
   name: "coins",
@@ -244,11 +256,11 @@ export const coinsProjection: Projection = {
         return;
       }
       case "coin-spent":
-        addSpend(records, e, e.data.coinPub, e.data.spendId, e.data.amount, e.data.purchaseId);
+        addSpend(records, e, e.data.coinPub, spendKey(e.data.spendId), e.data.amount, e.data.purchaseId);
         return;
       case "coins-refreshed": {
         for (const input of e.data.inputs) {
-          addSpend(records, e, input.coinPub, refreshSpendId(e.data.refreshGroupId), input.amount);
+          addSpend(records, e, input.coinPub, refreshKey(e.data.refreshGroupId), input.amount);
         }
         createCoins(records, e, e.data.url, e.data.outputs, { kind: "refresh", id: e.data.refreshGroupId });
         return;
@@ -422,14 +434,15 @@ export function decideRecordSpend(
   req: { coinPub: string; amount: AmountString; spendId: string; purchaseId?: string },
 ): Decision<{ spendId: string }> {
   const coin = requireLiveCoin(records, req.coinPub);
-  requireUsableExchange(records, coin.url);
-  const a = inCoinCurrency(coin, req.amount, "spend");
   const { spendId } = req;
-  const existing = coin.spends[spendId];
+  const existing = coin.spends[spendKey(spendId)];
   if (existing) {
+    // A retry of a recorded spend is a no-op, even once the exchange is suspended.
     if (existing.amount === req.amount) return noEvents({ spendId });
     throw new WalletError("spend-duplicate", `spend ${spendId} on coin ${coin.coinPub} was recorded with ${existing.amount}`, { spendId });
   }
+  requireUsableExchange(records, coin.url);
+  const a = inCoinCurrency(coin, req.amount, "spend");
   requireLeft(coin, a, "spend");
   const data: EventData<"coin-spent"> = { spendId, coinPub: coin.coinPub, amount: req.amount };
   if (req.purchaseId !== undefined) data.purchaseId = req.purchaseId;
@@ -447,6 +460,7 @@ export function decideRecordRefresh(
   req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] },
 ): Decision<{ refreshGroupId: string }> {
   const { refreshGroupId } = req;
+  if (isRecordedRefresh(records, req)) return noEvents({ refreshGroupId });
   let url: string | undefined;
   let currency: string | undefined;
   let consumed: Amount | undefined;
@@ -458,7 +472,7 @@ export function decideRecordRefresh(
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
-    if (coin.spends[refreshSpendId(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
+    if (coin.spends[refreshKey(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
     const a = inCoinCurrency(coin, input.amount, "refresh");
     requireLeft(coin, a, "refresh");
     consumed = consumed ? addAmounts(consumed, a) : a;
@@ -474,6 +488,17 @@ export function decideRecordRefresh(
     events: [{ type: "coins-refreshed", data: { refreshGroupId, url: url!, inputs: req.inputs, outputs: req.outputs } }],
     result: { refreshGroupId },
   };
+}
+
+/** True when exactly this refresh (same inputs and amounts, same outputs) is already recorded: a retry. */
+function isRecordedRefresh(records: Records, req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] }): boolean {
+  const key = refreshKey(req.refreshGroupId);
+  const inputsMatch = req.inputs.every((i) => getCoin(records, i.coinPub)?.spends[key]?.amount === i.amount);
+  const outputsMatch = req.outputs.every((o) => {
+    const c = getCoin(records, o.coinPub);
+    return c !== undefined && c.origin.kind === "refresh" && c.origin.id === req.refreshGroupId && c.value === o.value;
+  });
+  return inputsMatch && outputsMatch;
 }
 
 export function decideAbortWithdrawal(records: Records, req: { withdrawalGroupId: string }): Decision {

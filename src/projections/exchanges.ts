@@ -358,12 +358,15 @@ export function decideUpdateOutcome(records: Records, req: { url: string; findin
   const f = req.findings;
   const out: SharedDraft[] = [];
   const known = currentKeys(r);
-  const lastOk = readRegister(r.outcome, r.removed)?.v.ok === true;
   const k = f.keys;
+  const last = readRegister(r.outcome, r.removed)?.v;
   if (!k.ok) {
-    out.push({ type: "exchange-update-failed", data: { url, code: k.code, message: k.message } });
+    // The same failure again changes nothing any device needs to know: the attempt itself is local.
+    if (!(last && !last.ok && last.code === k.code && last.message === k.message)) {
+      out.push({ type: "exchange-update-failed", data: { url, code: k.code, message: k.message } });
+    }
   } else if (k.notModified) {
-    if (known && !lastOk) out.push({ type: "exchange-keys-fetched", data: { url, keys: known } });
+    if (known && last?.ok !== true) out.push({ type: "exchange-keys-fetched", data: { url, keys: known } });
   } else if (!f.compatible(k.keys.version)) {
     out.push({
       type: "exchange-update-failed",
@@ -374,7 +377,7 @@ export function decideUpdateOutcome(records: Records, req: { url: string; findin
       type: "exchange-update-failed",
       data: { url, code: "exchange-master-pub-changed", message: `exchange now advertises master key ${k.keys.masterPub}, recorded is ${known.masterPub}` },
     });
-  } else if (!lastOk || !known || canonicalKeysDiffer(known, k.keys)) {
+  } else if (last?.ok !== true || !known || canonicalKeysDiffer(known, k.keys)) {
     out.push({ type: "exchange-keys-fetched", data: { url, keys: k.keys } });
   }
   if (f.terms) out.push(...tosOffered(r, f.terms));

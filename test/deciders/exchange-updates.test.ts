@@ -84,8 +84,13 @@ describe("decideUpdateOutcome", () => {
       .when(decideUpdateOutcome, { url: EX, findings: unreachable })
       .then([updateFailed(EX, "exchange-network-error", "connection refused")]);
   });
-  it("a failure after a failure is recorded again", () => {
+  it("the same failure again appends nothing: the attempt is local, and no device needs to hear it twice", () => {
     given(added(EX), updateFailed(EX, "exchange-network-error", "connection refused"))
+      .when(decideUpdateOutcome, { url: EX, findings: unreachable })
+      .thenNothing();
+  });
+  it("a different failure after a failure is recorded", () => {
+    given(added(EX), updateFailed(EX, "exchange-timeout", "no answer"))
       .when(decideUpdateOutcome, { url: EX, findings: unreachable })
       .then([updateFailed(EX, "exchange-network-error", "connection refused")]);
   });
