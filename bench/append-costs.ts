@@ -39,9 +39,9 @@ function recordsInMemory(): Records {
 }
 
 async function appendWith(ws: Workspace, label: string, projections: Projection[], drafts: SharedDraft[]) {
-  const store = openStore({ path: ws.fresh(label), deviceId: "COSTDEVICE", projections });
+  const store = await openStore({ path: ws.fresh(label), deviceId: "COSTDEVICE", projections });
   const ms = appendInBatches(store, drafts, drafts.length);
-  const events = label === "log-only" ? [...store.eventsInArrivalOrder()] : [];
+  const events = label === "log-only" ? [...store.eventsInCausalOrder()] : [];
   await store.close();
   return { ms, events };
 }

@@ -18,7 +18,7 @@ import { openWorkspace } from "./workspace.ts";
 export const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 export const EVENT_TIME = 1_700_000_000_000;
 
-export function openBenchStore(path: string, deviceId: string): Store {
+export function openBenchStore(path: string, deviceId: string): Promise<Store> {
   return openStore({ path, deviceId, projections: PROJECTIONS });
 }
 
@@ -34,7 +34,7 @@ export function appendInBatches(store: Store, drafts: SharedDraft[], batchSize: 
 
 /** A fresh store at `path` holding `drafts`; returns the append time in ms. */
 export async function appendToFreshStore(path: string, deviceId: string, drafts: SharedDraft[], batchSize: number): Promise<number> {
-  const store = openBenchStore(path, deviceId);
+  const store = await openBenchStore(path, deviceId);
   try {
     return appendInBatches(store, drafts, batchSize);
   } finally {

@@ -22,11 +22,11 @@ export interface ImportFixture {
 /** Builds the local history and the remote log once, outside any timing. */
 export async function prepareImport(ws: Workspace, n: number): Promise<ImportFixture> {
   const localTemplate = ws.fresh("import-local-template");
-  const local = openBenchStore(localTemplate, LOCAL_DEVICE);
+  const local = await openBenchStore(localTemplate, LOCAL_DEVICE);
   appendInBatches(local, eventMix("local", n), n);
   await local.close();
 
-  const remoteStore = openBenchStore(ws.fresh("import-remote"), REMOTE_DEVICE);
+  const remoteStore = await openBenchStore(ws.fresh("import-remote"), REMOTE_DEVICE);
   appendInBatches(remoteStore, eventMix("remote", n), n);
   const remote = exportFrom(remoteStore) as WalletEvent[];
   await remoteStore.close();

@@ -180,9 +180,9 @@ function expectRebuildEqual(s: Store) {
   expect(s.dumpRecords()).toEqual(incremental);
 }
 
-function openTempStore(deviceId: string): { path: string; store: Store } {
+async function openTempStore(deviceId: string): Promise<{ path: string; store: Store }> {
   const d = tempDir();
-  const store = openStore({ path: d.path, deviceId, projections: PROJECTIONS });
+  const store = await openStore({ path: d.path, deviceId, projections: PROJECTIONS });
   cleanups.push(d.cleanup);
   return { path: d.path, store };
 }
@@ -260,7 +260,7 @@ class Reopen implements fc.AsyncCommand<Model, Real> {
   async run(m: Model, r: Real) {
     const dump = r.store.dumpRecords();
     await r.store.close();
-    r.store = openStore({ path: r.path, projections: PROJECTIONS });
+    r.store = await openStore({ path: r.path, projections: PROJECTIONS });
     expect(r.store.deviceId).toBe(r.deviceId);
     expect(r.store.dumpRecords()).toEqual(dump);
     verify(m, r);
@@ -294,7 +294,7 @@ describe("the event store against a model", () => {
   it("log, clock and projections follow the model through appends, aborted batches, reopens and rebuilds", async () => {
     await fc.assert(
       fc.asyncProperty(commandsArb, async (cmds) => {
-        const { path, store } = openTempStore("dev-m");
+        const { path, store } = await openTempStore("dev-m");
         const real: Real = { path, store, deviceId: "dev-m", time: T0 };
         try {
           await fc.asyncModelRun(() => ({ model: { drafts: [], world: newWorld() }, real }), cmds);
@@ -310,13 +310,13 @@ describe("the event store against a model", () => {
 // ---------------------------------------------------------------- properties
 
 describe("store properties", () => {
-  it("append/read round-trips any valid event sequence, whatever the batch split", () => {
-    fc.assert(
-      fc.property(
+  it("append/read round-trips any valid event sequence, whatever the batch split", async () => {
+    await fc.assert(
+      fc.asyncProperty(
         fc.array(specArb, { maxLength: 60 }),
         fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 10 }),
-        (specs, splits) => {
-          const { store: s } = openTempStore("dev-r");
+        async (specs, splits) => {
+          const { store: s } = await openTempStore("dev-r");
           try {
             const world = newWorld();
             const drafts = specs.map((sp) => resolve(sp, world));
@@ -334,7 +334,7 @@ describe("store properties", () => {
             expectDenseChain(log, "dev-r");
             expectRebuildEqual(s);
           } finally {
-            void s.close();
+            await s.close();
           }
         },
       ),
@@ -349,10 +349,10 @@ describe("store properties", () => {
     { weight: 1, arbitrary: fc.record({ k: fc.constant("sync" as const), from: fc.nat({ max: 2 }), to: fc.nat({ max: 2 }) }) },
   );
 
-  it("incremental projection equals rebuild on random multi-device histories", () => {
-    fc.assert(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 30 }), (ops) => {
-        const stores = DEVICES.map((d) => openTempStore(d).store);
+  it("incremental projection equals rebuild on random multi-device histories", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), async (ops) => {
+        const stores = await Promise.all(DEVICES.map(async (d) => (await openTempStore(d)).store));
         const fresh = DEVICES.map((d) => newWorld(`${d}-`).fresh);
         try {
           ops.forEach((op, i) => {
@@ -373,17 +373,17 @@ describe("store properties", () => {
             expectRebuildEqual(s);
           }
         } finally {
-          for (const s of stores) void s.close();
+          for (const s of stores) await s.close();
         }
       }),
       { numRuns: RUNS },
     );
   });
 
-  it("a batch that fails validation anywhere appends nothing", () => {
-    fc.assert(
-      fc.property(fc.array(specArb, { minLength: 1, maxLength: 10 }), fc.nat(), (specs, at) => {
-        const { store: s } = openTempStore("dev-v");
+  it("a batch that fails validation anywhere appends nothing", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(specArb, { minLength: 1, maxLength: 10 }), fc.nat(), async (specs, at) => {
+        const { store: s } = await openTempStore("dev-v");
         try {
           const world = newWorld();
           const good = specs.map((sp) => resolve(sp, world));
@@ -402,7 +402,7 @@ describe("store properties", () => {
           expect(s.clock()).toEqual({ "dev-v": 1 });
           expect(s.dumpRecords()).toEqual(dump);
         } finally {
-          void s.close();
+          await s.close();
         }
       }),
       { numRuns: RUNS },

@@ -37,8 +37,8 @@ function dir(): string {
   return d.path;
 }
 
-function store(path: string, deviceId?: string): Store {
-  const s = openStore({ path, deviceId, projections: PROJECTIONS });
+async function store(path: string, deviceId?: string): Promise<Store> {
+  const s = await openStore({ path, deviceId, projections: PROJECTIONS });
   cleanups.push(() => s.close());
   return s;
 }
@@ -245,8 +245,8 @@ describe("the envelope of appended events", () => {
 });
 
 describe("reading the log", () => {
-  it("reads one event by its dot, and nothing for a dot never written", () => {
-    const s = store(dir(), "dev");
+  it("reads one event by its dot, and nothing for a dot never written", async () => {
+    const s = await store(dir(), "dev");
     const written = s.write((tx) => tx.appendOwn([draftAdded(1), draftAdded(2), draftAdded(3)], NOW));
     expect(s.getEvent("dev", 2)).toEqual(written[1]);
     expect(s.getEvent("dev", 2)?.data).toEqual({ url: "https://ex2.example/", preset: false });
@@ -256,8 +256,8 @@ describe("reading the log", () => {
     expect(s.eventCount()).toBe(3);
   });
 
-  it("reads a device's seq range inclusively, and to its end without an upper bound", () => {
-    const s = store(dir(), "dev");
+  it("reads a device's seq range inclusively, and to its end without an upper bound", async () => {
+    const s = await store(dir(), "dev");
     s.write((tx) => tx.appendOwn(Array.from({ length: 12 }, (_, i) => draftAdded(i + 1)), NOW));
     expect([...s.rangeOfDevice("dev", 3, 5)].map((e) => e.seq)).toEqual([3, 4, 5]);
     expect([...s.rangeOfDevice("dev", 10)].map((e) => e.seq)).toEqual([10, 11, 12]);
@@ -294,14 +294,14 @@ describe("reading the log", () => {
     expect(await a.wallet.exportEvents({ since: { "dev-a": 99, "dev-b": 99 } })).toEqual([]);
   });
 
-  it("lists shared events in arrival order and local events in their own sequence", () => {
-    const s = store(dir(), "dev");
+  it("lists shared events in arrival order and local events in their own sequence", async () => {
+    const s = await store(dir(), "dev");
     s.write((tx) => {
       tx.appendOwn([draftAdded(1)], NOW);
       tx.appendLocal({ type: "exchange-update-attempted", data: { url: "https://ex1.example/" } }, NOW);
       tx.appendOwn([draftAdded(2)], NOW);
     });
-    expect([...s.eventsInArrivalOrder()].map((e) => e.seq)).toEqual([1, 2]);
+    expect([...s.eventsInCausalOrder()].map((e) => e.seq)).toEqual([1, 2]);
     expect([...s.localEvents()]).toEqual([{ n: 1, time: NOW, type: "exchange-update-attempted", data: { url: "https://ex1.example/" } }]);
   });
 });
@@ -333,7 +333,7 @@ describe("device-local events", () => {
     const dump = await w.dumpProjections();
     await w.close();
 
-    const s = store(path);
+    const s = await store(path);
     const local = [...s.localEvents()];
     expect(local.map((e) => [e.n, e.type, e.data.url])).toEqual([
       [1, "exchange-update-attempted", ex.baseUrl],
@@ -349,8 +349,8 @@ describe("device-local events", () => {
     expect(dump.some((r) => r.key[0] === "upd")).toBe(true);
   });
 
-  it("appending a local event leaves the shared log, clock and event count alone", () => {
-    const s = store(dir(), "dev");
+  it("appending a local event leaves the shared log, clock and event count alone", async () => {
+    const s = await store(dir(), "dev");
     s.write((tx) => tx.appendOwn([draftAdded(1)], NOW));
     const head = s.head("dev");
     for (let i = 0; i < 5; i++) {
@@ -366,8 +366,8 @@ describe("device-local events", () => {
     expect(next.deps).toEqual({ dev: 1 });
   });
 
-  it("a local type cannot be appended as a shared event, nor a shared one as local", () => {
-    const s = store(dir(), "dev");
+  it("a local type cannot be appended as a shared event, nor a shared one as local", async () => {
+    const s = await store(dir(), "dev");
     const asShared = { type: "exchange-update-attempted", data: { url: "https://ex1.example/" } } as unknown as SharedDraft;
     expect(() => s.write((tx) => tx.appendOwn([asShared], NOW))).toThrow(expect.objectContaining({ code: "event-invalid" }));
     expect(() =>
@@ -481,13 +481,14 @@ describe("rebuild", () => {
     expect(await a.wallet.dumpProjections()).toEqual(before);
   });
 
-  it("restores projection records that were damaged", () => {
-    const s = store(dir(), "dev");
+  it("restores projection records that were damaged", async () => {
+    const s = await store(dir(), "dev");
     s.write((tx) => tx.appendOwn([draftAdded(1), draftAdded(2)], NOW));
     const good = s.dumpRecords();
     s.write((tx) => {
       tx.records.remove(good[0].key);
-      tx.records.put(["ex", "https://bogus.example/"], { junk: true });
+      // Records are typed: damage them with a record of the right shape in the wrong place.
+      tx.records.put(["ex", "https://bogus.example/"], tx.records.get(good[1].key));
     });
     expect(s.dumpRecords()).not.toEqual(good);
     s.rebuild();
@@ -496,8 +497,8 @@ describe("rebuild", () => {
 });
 
 describe("write transactions", () => {
-  it("appends a batch of many drafts in one transaction, densely chained", () => {
-    const s = store(dir(), "dev");
+  it("appends a batch of many drafts in one transaction, densely chained", async () => {
+    const s = await store(dir(), "dev");
     const out = s.write((tx) => tx.appendOwn(Array.from({ length: 200 }, (_, i) => draftAdded(i)), NOW));
     expect(out).toHaveLength(200);
     const log = exportFrom(s) as WalletEvent[];
@@ -506,9 +507,9 @@ describe("write transactions", () => {
     expect(s.clock()).toEqual({ dev: 200 });
   });
 
-  it("a write that throws after appending leaves log, projections, clock and caches unchanged", () => {
+  it("a write that throws after appending leaves log, projections, clock and caches unchanged", async () => {
     const path = dir();
-    const s = store(path, "dev");
+    const s = await store(path, "dev");
     s.write((tx) => tx.appendOwn([draftAdded(1), draftAdded(2)], NOW));
     const log = exportFrom(s);
     const dump = s.dumpRecords();
@@ -537,8 +538,8 @@ describe("write transactions", () => {
     expectChained(exportFrom(s) as WalletEvent[], "dev");
   });
 
-  it("a batch whose later draft is invalid writes none of its drafts", () => {
-    const s = store(dir(), "dev");
+  it("a batch whose later draft is invalid writes none of its drafts", async () => {
+    const s = await store(dir(), "dev");
     const bad = { type: "exchange-added", data: { url: "ftp://x/", preset: false } } as SharedDraft;
     const e = (() => {
       try {
@@ -553,8 +554,8 @@ describe("write transactions", () => {
     expect(s.dumpRecords()).toEqual([]);
   });
 
-  it("a batch whose later draft breaks a projection invariant (spend of an unknown coin) writes nothing", () => {
-    const s = store(dir(), "dev");
+  it("a batch whose later draft breaks a projection invariant (spend of an unknown coin) writes nothing", async () => {
+    const s = await store(dir(), "dev");
     const drafts: SharedDraft[] = [
       draftAdded(1),
       { type: "coins-withdrawn", data: { url: "https://ex1.example/", withdrawalGroupId: "g", coins: [{ coinPub: "c1", denomPubHash: "d", value: "KUDOS:1" }] } },
@@ -565,20 +566,20 @@ describe("write transactions", () => {
     expect(s.dumpRecords()).toEqual([]);
   });
 
-  it("a write inside a write is refused with store-reentrant", () => {
-    const s = store(dir(), "dev");
+  it("a write inside a write is refused with store-reentrant", async () => {
+    const s = await store(dir(), "dev");
     expect(() => s.write(() => s.write(() => 1))).toThrow(expect.objectContaining({ code: "store-reentrant" }));
     expect(s.write(() => 2)).toBe(2);
   });
 
   it("committed batches survive close and reopen of the store", async () => {
     const path = dir();
-    const s1 = openStore({ path, deviceId: "dev", projections: PROJECTIONS });
+    const s1 = await openStore({ path, deviceId: "dev", projections: PROJECTIONS });
     s1.write((tx) => tx.appendOwn(Array.from({ length: 30 }, (_, i) => draftAdded(i)), NOW));
     const log = exportFrom(s1);
     const dump = s1.dumpRecords();
     await s1.close();
-    const s2 = store(path);
+    const s2 = await store(path);
     expect(s2.deviceId).toBe("dev");
     expect(exportFrom(s2)).toEqual(log);
     expect(s2.dumpRecords()).toEqual(dump);

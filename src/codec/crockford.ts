@@ -2,21 +2,25 @@ import { WalletError } from "../errors.ts";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
+const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
+
 /** Crockford base32 as GNU Taler uses it: MSB first, no padding. */
 export function encodeCrock(bytes: Uint8Array): string {
-  let out = "";
+  // Every event's prev and every hash goes through here: character codes into one buffer, one string at the end.
+  const out = Buffer.allocUnsafe(Math.ceil((bytes.length * 8) / 5));
+  let n = 0;
   let acc = 0;
   let bits = 0;
-  for (const b of bytes) {
-    acc = ((acc << 8) | b) & 0xffff;
+  for (let i = 0; i < bytes.length; i++) {
+    acc = ((acc << 8) | bytes[i]) & 0xffff;
     bits += 8;
     while (bits >= 5) {
-      out += ALPHABET[(acc >>> (bits - 5)) & 31];
+      out[n++] = CODES[(acc >>> (bits - 5)) & 31];
       bits -= 5;
     }
   }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out[n++] = CODES[(acc << (5 - bits)) & 31];
+  return out.toString("latin1", 0, n);
 }
 
 function symbolValue(ch: string): number {

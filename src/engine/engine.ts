@@ -3,6 +3,7 @@
 import { encodeCrock } from "../codec/crockford.ts";
 import { eddsaPublicFromSeed, randomBytes } from "../codec/keys.ts";
 import type { LocalDraft } from "../events/catalogue.ts";
+import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
 import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
 import { coinsProjection } from "../projections/coins.ts";
@@ -46,8 +47,6 @@ export interface Engine<T extends OperationTable> {
 
 const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 
-/** The last millisecond of year 9999: a clock beyond it (or before 1970) is broken. */
-export const MAX_TIME_MS = 253_402_300_799_999;
 
 function checkedClock(host: () => number): () => number {
   return () => {
@@ -126,7 +125,7 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
 
   let store: Store;
   try {
-    store = openStore({
+    store = await openStore({
       path: options.path,
       deviceId: options.deviceId,
       projections: PROJECTIONS,

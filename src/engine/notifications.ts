@@ -5,7 +5,7 @@
 // exchange's status says so exactly as a local request with the same effect
 // would. A refused or rolled-back request changes no record, so it says nothing.
 import type { RecordChange, Records } from "../events/records.ts";
-import type { BalanceRecord } from "../projections/coins.ts";
+import { balanceView, type BalanceTotals } from "../projections/coins.ts";
 import { getUpdateState, type UpdateState } from "../projections/exchange-updates.ts";
 import {
   exchangeView,
@@ -41,8 +41,10 @@ export type NotificationListener = (n: WalletNotification) => void;
 /** First key parts of the records notifications are derived from. */
 export const NOTIFYING_TABLES: ReadonlySet<string> = new Set(["bal", "ex", "upd"]);
 
-function balanceAmounts(b: BalanceRecord | undefined, currency: string): BalanceAmounts {
-  return { available: b?.available ?? `${currency}:0`, pendingIncoming: b?.pendingIncoming ?? `${currency}:0` };
+function balanceAmounts(b: BalanceTotals | undefined, currency: string): BalanceAmounts {
+  if (!b) return { available: `${currency}:0`, pendingIncoming: `${currency}:0` };
+  const { available, pendingIncoming } = balanceView(b);
+  return { available, pendingIncoming };
 }
 
 function stateOf(r: ExchangeRecord | undefined, upd: UpdateState, now: number): ExchangeState | undefined {
@@ -63,8 +65,8 @@ export function notificationsOf(changes: RecordChange[], committed: Records, now
   for (const c of changes) {
     const [table, name] = c.key as [string, string];
     if (table === "bal") {
-      const before = balanceAmounts(c.before as BalanceRecord | undefined, name);
-      const after = balanceAmounts(c.after as BalanceRecord | undefined, name);
+      const before = balanceAmounts(c.before as BalanceTotals | undefined, name);
+      const after = balanceAmounts(c.after as BalanceTotals | undefined, name);
       if (before.available !== after.available || before.pendingIncoming !== after.pendingIncoming) {
         out.push({ type: "balance-change", currency: name, before, after });
       }

@@ -1,9 +1,7 @@
 // The envelope every shared event carries, its hash chain, and its validation.
 import { WalletError } from "../errors.ts";
-import { canonicalJson } from "../codec/canonical-json.ts";
-import { encodeCrock } from "../codec/crockford.ts";
-import { sha512 } from "../codec/hash.ts";
-import { dotName, isDeviceId, type VectorClock } from "./clock.ts";
+import { isDeviceId, seqOf, type VectorClock } from "./clock.ts";
+import { encodeEvent } from "./event-codec.ts";
 export { dotName } from "./clock.ts";
 import { catalogue, isEventType, type Draft, type EventType, type LocalEventType, type SharedEventType } from "./catalogue.ts";
 
@@ -30,8 +28,18 @@ export type LocalEvent = { n: number; time: number } & Draft<LocalEventType>;
 
 /** Hash that names an event's content: Crockford SHA-512 of its canonical JSON. */
 export function eventHash(e: WalletEvent): string {
-  return encodeCrock(sha512(canonicalJson(e)));
+  return encodeEvent(e).hash;
 }
+
+/** The last millisecond of year 9999: an event time beyond it (or before 1970) is refused. */
+export const MAX_TIME_MS = 253_402_300_799_999;
+/**
+ * The largest lamport a device may write. An import must leave every device a
+ * successor (its next event takes max + 1), so imports stay below it; no real
+ * history comes near (2^50 events).
+ */
+export const MAX_LAMPORT = 2 ** 50;
+
 
 /** Checks a payload against the catalogue; throws `event-invalid` naming the field. */
 export function validatePayload(type: EventType, data: unknown, where: string): void {
@@ -46,12 +54,18 @@ export function validatePayload(type: EventType, data: unknown, where: string): 
 
 const isNat = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
+function isPlainObject(v: unknown): v is object {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 /**
  * Validates an event received from outside (import, backup): envelope shape,
  * a known shared type, and its payload. Returns it typed; throws WalletError.
  */
 export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+  if (!isPlainObject(raw)) {
     throw new WalletError("event-invalid", `${where}: expected an object`);
   }
   const e = raw as Record<string, unknown>;
@@ -63,20 +77,22 @@ export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent 
   for (const k of Object.keys(e)) {
     if (!["device", "seq", "lamport", "deps", "time", "prev", "type", "data"].includes(k)) bad(k, "is not a known field");
   }
-  if (typeof e.device !== "string" || !isDeviceId(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64}");
-  if (!isNat(e.seq) || e.seq < 1) bad("seq", "must be a positive integer");
+  if (typeof e.device !== "string" || !isDeviceId(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64} (and not be __proto__)");
+  if (!isNat(e.seq) || e.seq < 1 || e.seq > MAX_LAMPORT) bad("seq", `must be a positive integer up to ${MAX_LAMPORT}`);
   if (!isNat(e.lamport) || e.lamport < 1) bad("lamport", "must be a positive integer");
-  if (!isNat(e.time)) bad("time", "must be a non-negative integer (ms)");
-  if (typeof e.deps !== "object" || e.deps === null || Array.isArray(e.deps)) bad("deps", "must be a vector clock");
+  if ((e.lamport as number) >= MAX_LAMPORT) {
+    throw new WalletError("import-bad-lamport", `${where}: lamport ${String(e.lamport)} would leave no successor below ${MAX_LAMPORT}`, { path: "lamport" });
+  }
+  if (!isNat(e.time) || e.time > MAX_TIME_MS) bad("time", "must be a time in ms between 1970 and 9999");
+  if (!isPlainObject(e.deps)) bad("deps", "must be a vector clock");
   for (const [d, s] of Object.entries(e.deps as object)) {
     if (!isDeviceId(d) || !isNat(s) || s < 1) bad(`deps.${d}`, "must be a positive integer per device");
   }
   const seq = e.seq as number;
-  const ownDep = (e.deps as VectorClock)[e.device as string] ?? 0;
-  if (ownDep !== seq - 1) bad("deps", `must include the author's own previous seq ${seq - 1}`);
+  if (seqOf(e.deps as VectorClock, e.device as string) !== seq - 1) bad("deps", `must include the author's own previous seq ${seq - 1}`);
   if (seq === 1) {
     if (e.prev !== undefined) bad("prev", "must be absent on a device's first event");
-  } else if (typeof e.prev !== "string" || e.prev.length === 0) {
+  } else if (typeof e.prev !== "string" || e.prev.length === 0 || e.prev.length > 512) {
     bad("prev", "must be the hash of the device's previous event");
   }
   if (!isEventType(e.type)) {

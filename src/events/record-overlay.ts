@@ -1,12 +1,12 @@
 // The per-transaction overlay of projection records. Reducers read and write
 // records many times per transaction (a withdrawal of ten coins touches its
-// exchange's balance ten times); the overlay decodes each record once, lets
-// reads see earlier writes, and writes each dirty record once, at the end.
-// It also remembers what a record was before the transaction, so the engine
-// can say what changed (notifications) after the commit.
-import type { Key, RecordChange, Records } from "./records.ts";
+// exchange's balance ten times); the overlay decodes each record once, hands
+// out the same live object to every reader, and encodes and writes each dirty
+// record once, at the end. It also remembers what the tracked records were
+// before the transaction, so the engine can say what changed after the commit.
+import { keyId, type Key, type RecordChange, type Records } from "./records.ts";
 
-/** What the overlay needs of the persistent table under it. */
+/** What the overlay needs of the persistent table under it (values decoded). */
 export interface RecordTable {
   get(key: Key): unknown;
   put(key: Key, value: unknown): void;
@@ -16,68 +16,62 @@ export interface RecordTable {
 
 interface Slot {
   key: Key;
-  before: unknown;
-  after: unknown;
+  value: unknown;
   dirty: boolean;
 }
 
-/** Flushing bounds the overlay's memory in huge transactions (imports of a whole log). */
-const FLUSH_AT = 50_000;
-
-const slotId = (key: Key): string => JSON.stringify(key);
-
 export interface Overlay {
   readonly records: Records;
-  /** Writes every dirty record to the table (still inside the transaction). */
+  /** Writes every dirty record to the table (still inside the transaction) and forgets the clean ones. */
   flush(): void;
   /** Changed records of the tracked tables, before and after (call after the last flush). */
   changes(): RecordChange[];
 }
 
 /**
- * `tracked`: first key parts whose before/after values outlive a flush, for
- * change reporting (the small tables: exchanges, balances). Others are
- * dropped from memory once flushed.
+ * `tracked`: first key parts whose before-values are kept for change
+ * reporting (small tables: exchanges, balances). `flushAt` bounds the
+ * overlay's memory in huge transactions (an import of a whole log).
  */
-export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>): Overlay {
+export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, flushAt = 50_000): Overlay {
   const slots = new Map<string, Slot>();
-  const changed = new Map<string, { key: Key; before: unknown }>();
+  const before = new Map<string, { key: Key; value: unknown }>();
 
   const slotOf = (key: Key): Slot => {
-    const id = slotId(key);
+    const id = keyId(key);
     let s = slots.get(id);
     if (!s) {
-      const v = table.get(key);
-      s = { key, before: v, after: v, dirty: false };
+      const value = table.get(key);
+      s = { key, value, dirty: false };
       slots.set(id, s);
+      // A second decode: the live value is changed in place by reducers, the before-value must not be.
+      if (tracked.has(String(key[0])) && !before.has(id)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
     }
     return s;
   };
 
   function flush() {
-    for (const [id, s] of slots) {
-      if (s.dirty) {
-        if (s.after === undefined) table.remove(s.key);
-        else table.put(s.key, s.after);
-        if (tracked.has(String(s.key[0])) && !changed.has(id)) changed.set(id, { key: s.key, before: s.before });
-      }
+    for (const s of slots.values()) {
+      if (!s.dirty) continue;
+      if (s.value === undefined) table.remove(s.key);
+      else table.put(s.key, s.value);
     }
     slots.clear();
   }
 
   const write = (key: Key, value: unknown) => {
     const s = slotOf(key);
-    s.after = value;
+    s.value = value;
     s.dirty = true;
-    if (slots.size > FLUSH_AT) flush();
+    if (slots.size > flushAt) flush();
   };
 
   const records: Records = {
-    get: <T>(key: Key) => slotOf(key).after as T | undefined,
+    get: <T>(key: Key) => slotOf(key).value as T | undefined,
     put: write,
     remove: (key) => write(key, undefined),
     *entries<T>(prefix: Key) {
-      // Ranges are rare inside a transaction (purges); reading them through the table after a flush keeps order and contents exact.
+      // Ranges are rare inside a transaction (purges): reading them from the table after a flush keeps order and contents exact.
       flush();
       for (const { key, value } of table.range(prefix)) yield { key, value: value as T };
     },
@@ -88,9 +82,9 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>):
     flush,
     changes() {
       const out: RecordChange[] = [];
-      for (const { key, before } of changed.values()) {
+      for (const { key, value } of before.values()) {
         const after = table.get(key);
-        if (after !== before) out.push({ key, before, after });
+        if (after !== undefined || value !== undefined) out.push({ key, before: value, after });
       }
       return out;
     },

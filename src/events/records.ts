@@ -1,6 +1,10 @@
 // Projection records: the keyed state reducers fold events into. The store
 // keeps them in LMDB; decider specs and tests keep them in memory. Reducers
 // and deciders see only this interface, never the store behind it.
+//
+// A record is a live object: a reducer may change it in place and put it
+// back. Inside a write transaction every get of one key returns the same
+// object until the transaction ends; outside one, each get is a fresh copy.
 import type { LocalEvent, SharedEvent } from "./envelope.ts";
 
 export type Key = (string | number)[];
@@ -10,7 +14,7 @@ export interface Records {
   get<T>(key: Key): T | undefined;
   put(key: Key, value: unknown): void;
   remove(key: Key): void;
-  /** Entries whose key starts with `prefix` (followed by string parts), in key order. */
+  /** Entries whose key starts with `prefix` (followed by further parts), in key order. */
   entries<T>(prefix: Key): Iterable<{ key: Key; value: T }>;
 }
 
@@ -21,11 +25,34 @@ export interface RecordChange {
   after: unknown;
 }
 
+/** How the records of one table (the first part of their keys) are kept: as plain JSON. */
+export interface RecordCodec<V> {
+  encode(v: V): unknown;
+  decode(json: unknown, key: Key): V;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RecordTables = Record<string, RecordCodec<any>>;
+
 /** A projection folds events into records. Both folds must be deterministic functions of their input. */
 export interface Projection {
   readonly name: string;
+  /** The tables it owns, by the first part of their keys. */
+  readonly tables: RecordTables;
   evolveShared?(records: Records, e: SharedEvent): void;
   evolveLocal?(records: Records, e: LocalEvent): void;
+}
+
+/** Every table of the given projections; a table owned twice is a programming error. */
+export function tablesOf(projections: readonly Projection[]): RecordTables {
+  const out: RecordTables = Object.create(null);
+  for (const p of projections) {
+    for (const [name, codec] of Object.entries(p.tables)) {
+      if (name in out) throw new Error(`record table ${name} is owned by two projections`);
+      out[name] = codec;
+    }
+  }
+  return out;
 }
 
 /** Key order of the store: part by part, numbers before strings, strings by code unit. */
@@ -40,20 +67,47 @@ export function compareKeys(a: Key, b: Key): number {
   return a.length - b.length;
 }
 
-/** Records held in memory: what decider specs and reducer tests fold events into. */
-export function memoryRecords(): Records & { dump(): { key: Key; value: unknown }[] } {
+export const keyId = (k: Key): string => JSON.stringify(k);
+
+/**
+ * A decoded record as plain JSON for people and comparisons (dumps): Maps
+ * become objects and clocks plain objects, entries sorted by key, so equal
+ * state gives equal dumps whatever order it was built in.
+ */
+export function plainView(v: unknown): unknown {
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const k of [...v.keys()].sort()) Object.defineProperty(o, k, { value: plainView(v.get(k)), enumerable: true, writable: true, configurable: true });
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(plainView);
+  if (typeof v === "object" && v !== null) {
+    const o: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) Object.defineProperty(o, k, { value: plainView(x), enumerable: true, writable: true, configurable: true });
+    }
+    return o;
+  }
+  return v;
+}
+
+/**
+ * Records held in memory: what decider specs and reducer tests fold events
+ * into. `dump()` gives each record's plain view, as the store's dump does.
+ */
+export function memoryRecords(tables: RecordTables): Records & { dump(): { key: Key; value: unknown }[] } {
   const map = new Map<string, { key: Key; value: unknown }>();
-  const id = (k: Key) => JSON.stringify(k);
   const sorted = () => [...map.values()].sort((a, b) => compareKeys(a.key, b.key));
   return {
-    get: <T>(key: Key) => map.get(id(key))?.value as T | undefined,
-    put: (key, value) => void map.set(id(key), { key, value }),
-    remove: (key) => void map.delete(id(key)),
+    get: <T>(key: Key) => map.get(keyId(key))?.value as T | undefined,
+    put: (key, value) => void map.set(keyId(key), { key, value }),
+    remove: (key) => void map.delete(keyId(key)),
     *entries<T>(prefix: Key) {
       for (const e of sorted()) {
-        if (prefix.every((p, i) => e.key[i] === p) && e.key.length > prefix.length) yield { key: e.key, value: e.value as T };
+        if (e.key.length > prefix.length && prefix.every((p, i) => e.key[i] === p)) yield { key: e.key, value: e.value as T };
       }
     },
-    dump: sorted,
+    dump: () => sorted().map(({ key, value }) => ({ key, value: plainView(value) })),
   };
 }

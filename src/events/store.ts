@@ -1,39 +1,48 @@
 // The event store on LMDB: one environment per wallet directory.
 //
-//   events   [device, seq] → WalletEvent       the shared log, keyed by dot
-//   arrival  n → [device, seq]                  local arrival order (a causal order)
-//   local    n → LocalEvent                     device-local events, own sequence
-//   meta     string key → value                 format, device id, root seed, heads
-//   proj     [table, ...key] → record           materialized projections
+//   log     [device, seq] → sealed canonical JSON of the event   the shared log, keyed by dot
+//   local   n → sealed JSON LocalEvent                           device-local events, own sequence
+//   meta    key → sealed JSON                                    format, device id, root seed, heads
+//   proj    [table, ...key] → sealed JSON record                 materialized projections
 //
-// Every write (own append, remote import, local event) goes through `write`,
-// one LMDB write transaction that also evolves the projections: a crash leaves
-// all of it or none of it. In-memory caches (heads, counters) are staged during
-// the transaction and published only after the commit succeeded.
-import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+// Every value is sealed with a CRC-32 (sealed-value.ts), so damage on disk is
+// refused instead of read. An event is stored as the very bytes its hash is
+// taken of: encoding it once serves the log, the chain and export.
+//
+// Every write (own append, remote import, local event) goes through `write`:
+// one LMDB transaction, records through an overlay (each record decoded,
+// changed in place, encoded and written once), heads written once at the end.
+// Only one writer may hold a directory (store-lock.ts).
+import { statfsSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
-import { WalletError } from "../errors.ts";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { randomBytes } from "../codec/keys.ts";
-import { isDeviceId, type VectorClock } from "./clock.ts";
+import { WalletError } from "../errors.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
-import { eventHash, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
-import { createOverlay } from "./record-overlay.ts";
-import type { Key, Projection, RecordChange, Records } from "./records.ts";
+import { emptyClock, isDeviceId, type VectorClock } from "./clock.ts";
+import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
+import { canonicalCopy, encodeEvent, hashOfBytes, type EncodedEvent } from "./event-codec.ts";
+import { createOverlay, type RecordTable } from "./record-overlay.ts";
+import { plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
+import { damaged, seal, sealJson, unseal, unsealJson } from "./sealed-value.ts";
+import { asStoreError } from "./store-errors.ts";
+import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
+import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
 
 export type { Key, Projection, RecordChange, Records } from "./records.ts";
 
 export interface Head {
   seq: number;
+  /** Crockford SHA-512 of the event's bytes: the next event's `prev`. */
   hash: string;
   lamport: number;
 }
 
-const FORMAT = { name: "taler-wallet-engine", version: 1 } as const;
+const FORMAT = { name: "taler-wallet-engine", version: 2 } as const;
 
 /** Bump when a projection's record layout or meaning changes: reopening then rebuilds. */
-export const PROJECTION_VERSION = 4;
+export const PROJECTION_VERSION = 5;
 
 export interface StoreOptions {
   path: string;
@@ -41,7 +50,7 @@ export interface StoreOptions {
   projections: Projection[];
   /** First key parts of the records whose changes `onCommit` reports. */
   trackChanges?: ReadonlySet<string>;
-  /** Called after each committed write with the tracked records it changed. */
+  /** Called after each committed write with the tracked records it touched. */
   onCommit?: (changes: RecordChange[]) => void;
 }
 
@@ -56,16 +65,19 @@ export interface WriteTxn {
   clock(): VectorClock;
   /** Stamps and appends events authored here, evolving projections. */
   appendOwn(drafts: SharedDraft[], time: number): SharedEvent[];
-  /** Appends an already-validated remote event whose predecessors are present. */
-  appendRemote(e: SharedEvent, hash: string): void;
+  /** Appends an already-validated remote event whose predecessors are present, with its encoding. */
+  appendRemote(e: SharedEvent, encoded: EncodedEvent): void;
   appendLocal(draft: LocalDraft, time: number): LocalEvent;
   getEvent(device: string, seq: number): SharedEvent | undefined;
+  /** The stored bytes of a device's events with seq in [from, to], ascending. */
+  rangeOfDeviceBytes(device: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }>;
 }
 
 export interface Store {
   readonly deviceId: string;
   readonly rootSeed: Uint8Array;
   readonly path: string;
+  /** The committed projection records (each get decodes a fresh copy). */
   readonly records: Records;
   /** Runs `fn` in one write transaction; throws (and writes nothing) when `fn` throws. */
   write<T>(fn: (tx: WriteTxn) => T): T;
@@ -74,134 +86,194 @@ export interface Store {
   getEvent(device: string, seq: number): SharedEvent | undefined;
   /** A device's events with seq in [from, to], ascending. */
   rangeOfDevice(device: string, from: number, to?: number): Iterable<SharedEvent>;
-  /** All shared events in local arrival order (a causal order). */
-  eventsInArrivalOrder(): Iterable<SharedEvent>;
+  /** All shared events in a causal order: merged across devices by (lamport, device). */
+  eventsInCausalOrder(): Iterable<SharedEvent>;
   localEvents(): Iterable<LocalEvent>;
   eventCount(): number;
   /** Drops every projection record and folds the raw log again. */
   rebuild(): void;
-  /** Every projection record, for comparisons (tests, rebuild checks). */
+  /** Every projection record as plain JSON (records.ts plainView), for comparisons (tests, rebuild checks). */
   dumpRecords(): { key: Key; value: unknown }[];
   close(): Promise<void>;
 }
 
-function recordsOver(db: Database): Records {
-  return {
-    get: <T>(key: Key) => db.get(key) as T | undefined,
-    put: (key, value) => void db.put(key, value),
-    remove: (key) => void db.remove(key),
-    *entries<T>(prefix: Key) {
-      for (const { key, value } of db.getRange({ start: prefix, end: [...prefix, "\uffff"] })) {
-        yield { key: key as Key, value: value as T };
-      }
-    },
-  };
+const head = (d: string): Key => ["head", d];
+
+/** Opens (or creates) the store of one wallet directory, taking its writer lock. */
+export async function openStore(opts: StoreOptions): Promise<Store> {
+  const dir = opts.path;
+  ensureDirectory(dir);
+  const marker = readMarker(dir);
+  const size = dataFileSize(dir);
+  if (marker && (size === undefined || size === 0)) {
+    throw new WalletError("store-corrupt", `${join(dir, DATA_FILE)} is ${size === undefined ? "missing" : "empty"}, but ${dir} held the wallet of device ${marker.deviceId}`);
+  }
+  if (opts.deviceId !== undefined && !isDeviceId(opts.deviceId)) {
+    throw new WalletError("device-id-invalid", `device id must match [A-Za-z0-9_-]{1,64} and not be __proto__, got ${JSON.stringify(opts.deviceId)}`);
+  }
+  checkLockFile(dir);
+  checkDataFile(dir);
+  const lock = await acquireWriterLock(dir);
+  let root: RootDatabase | undefined;
+  try {
+    root = openEnvironment(dir);
+    return await openOn(root, lock, opts, marker !== undefined);
+  } catch (e) {
+    await root?.close().catch(() => {});
+    await lock.release();
+    throw asStoreError(e, `cannot open the wallet store in ${dir}`);
+  }
 }
 
-function openEnv(path: string): RootDatabase {
-  try {
-    mkdirSync(path, { recursive: true });
-  } catch (e) {
-    throw new WalletError("store-open-failed", `cannot create wallet directory ${path}: ${(e as Error).message}`);
-  }
-  if (!statSync(path).isDirectory()) throw new WalletError("store-open-failed", `${path} is not a directory`);
-  checkDataFile(join(path, "wallet.mdb"));
+function openEnvironment(dir: string): RootDatabase {
   try {
     // overlappingSync off: a committed transactionSync is on disk when it returns.
-    return open({ path: join(path, "wallet.mdb"), overlappingSync: false, maxDbs: 12 });
+    return open({ path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary" });
   } catch (e) {
-    throw new WalletError("store-corrupt", `cannot open the wallet store in ${path}: ${(e as Error).message}`);
+    throw asStoreError(e, `cannot open the wallet store in ${dir}`);
   }
 }
 
-const LMDB_MAGIC = 0xbeefc0de;
-
-/**
- * lmdb-js crashes the whole process (SIGSEGV) instead of throwing when it
- * cannot open a data file, so check what LMDB checks first: both meta pages
- * carry the magic (after the page header: 16 bytes in stock LMDB, 24 in the
- * lmdb-js fork), and the file holds every page the newer meta page names (a
- * truncated copy). LMDB has no page checksums: damage inside pages is not
- * detectable here. A missing or empty file is a new store.
- */
-function checkDataFile(file: string): void {
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new WalletError("store-open-failed", `cannot read ${file}: ${(e as Error).message}`);
-  }
-  const corrupt = (why: string) => new WalletError("store-corrupt", `${file} is not a usable LMDB data file: ${why}`);
-  try {
-    const size = statSync(file).size;
-    if (size === 0) return;
-    const read = (pos: number, len: number) => {
-      const b = Buffer.alloc(len);
-      return b.subarray(0, readSync(fd, b, 0, len, pos));
-    };
-    // Meta layout after the magic: version u32, address u64, mapsize u64, two 48-byte db records
-    // (the first one's leading u32 is the page size), last page u64, txn id u64.
-    const meta = (pos: number) => {
-      const b = read(pos, 24 + 136);
-      const base = [16, 24].find((o) => b.length >= o + 136 && b.readUInt32LE(o) === LMDB_MAGIC);
-      if (base === undefined) return undefined;
-      return { base, pageSize: b.readUInt32LE(base + 24), lastPage: b.readBigUInt64LE(base + 120), txn: b.readBigUInt64LE(base + 128) };
-    };
-    const m0 = meta(0);
-    if (!m0) throw corrupt("no LMDB header (damaged or foreign)");
-    const ps = m0.pageSize;
-    if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) throw corrupt(`implausible page size ${ps}`);
-    const m1 = meta(ps);
-    if (!m1 || m1.base !== m0.base) throw corrupt("the second meta page is damaged");
-    const last = m1.txn > m0.txn ? m1.lastPage : m0.lastPage;
-    if ((last + 1n) * BigInt(ps) > BigInt(size)) throw corrupt(`truncated: ${size} bytes, pages up to ${last} expected`);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Opens (or creates) the store of one wallet directory. */
-export function openStore(opts: StoreOptions): Store {
-  const root = openEnv(opts.path);
-  let events: Database, arrival: Database, local: Database, meta: Database, proj: Database;
-  try {
-    events = root.openDB({ name: "events" });
-    arrival = root.openDB({ name: "arrival" });
-    local = root.openDB({ name: "local" });
-    meta = root.openDB({ name: "meta" });
-    proj = root.openDB({ name: "proj" });
-  } catch (e) {
-    void root.close();
-    throw new WalletError("store-corrupt", `the wallet store in ${opts.path} is unreadable: ${(e as Error).message}`);
-  }
+async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, hasMarker: boolean): Promise<Store> {
+  const dir = opts.path;
+  const db = (name: string) => root.openDB({ name, encoding: "binary" }) as Database<Buffer, Key | string | number>;
+  const log = db("log");
+  const local = db("local");
+  const meta = db("meta");
+  const proj = db("proj");
+  const tables: RecordTables = tablesOf(opts.projections);
   const projections = opts.projections;
 
-  let deviceId: string;
-  let rootSeed: Uint8Array;
-  try {
-    ({ deviceId, rootSeed } = initMeta(root, meta, events, opts));
-  } catch (e) {
-    void root.close();
-    if (e instanceof WalletError) throw e;
-    throw new WalletError("store-corrupt", `the wallet store in ${opts.path} is unreadable: ${(e as Error).message}`);
+  const getMeta = <T>(key: Key | string): T | undefined => {
+    const v = meta.get(key);
+    return v === undefined ? undefined : unsealJson<T>(v, `meta ${JSON.stringify(key)}`);
+  };
+  const putMeta = (key: Key | string, v: unknown) => void meta.put(key, sealJson(v));
+
+  const { deviceId, rootSeed } = initMeta(root, getMeta, putMeta, log, opts);
+  if (!hasMarker) writeMarker(dir, { format: FORMAT.name, deviceId });
+
+  // Caches of facts that live in `meta`; staged per transaction, adopted after its commit.
+  const heads = new Map<string, Head>();
+  for (const { key, value } of meta.getRange({ start: ["head"] })) {
+    const k = key as Key;
+    if (!Array.isArray(k) || k[0] !== "head") break;
+    heads.set(k[1] as string, unsealJson<Head>(value, `head of ${String(k[1])}`));
+  }
+  let maxLamport = getMeta<number>("lamport") ?? 0;
+  let localNext = getMeta<number>("localNext") ?? 1;
+
+  // ---------------------------------------------------------------- reading
+
+  const decodeRecord = (key: Key, stored: Buffer): unknown => {
+    const codec = tables[key[0] as string];
+    if (!codec) throw damaged(`record ${JSON.stringify(key)}`, "of a table no projection owns");
+    return codec.decode(unsealJson(stored, `record ${JSON.stringify(key)}`), key);
+  };
+
+  function* range(prefix: Key): Iterable<{ key: Key; value: Buffer }> {
+    for (const { key, value } of proj.getRange({ start: prefix })) {
+      const k = key as Key;
+      if (k.length <= prefix.length || !prefix.every((p, i) => k[i] === p)) break;
+      yield { key: k, value };
+    }
   }
 
-  // Caches of facts that live in `meta`; staged per transaction.
-  const heads = new Map<string, Head>();
-  for (const { key, value } of meta.getRange({ start: ["head"], end: ["head", "\uffff"] })) {
-    heads.set((key as Key)[1] as string, value as Head);
+  const table: RecordTable = {
+    get(key) {
+      const v = proj.get(key);
+      return v === undefined ? undefined : decodeRecord(key, v);
+    },
+    put(key, value) {
+      const codec = tables[key[0] as string];
+      if (!codec) throw new Error(`no record table ${String(key[0])}`);
+      proj.put(key, sealJson(codec.encode(value)));
+    },
+    remove: (key) => void proj.remove(key),
+    *range(prefix) {
+      for (const { key, value } of range(prefix)) yield { key, value: decodeRecord(key, value) };
+    },
+  };
+
+  const records: Records = {
+    get: <T>(key: Key) => table.get(key) as T | undefined,
+    put: () => {
+      throw new Error("records outside a transaction are read-only");
+    },
+    remove: () => {
+      throw new Error("records outside a transaction are read-only");
+    },
+    entries: <T>(prefix: Key) => table.range(prefix) as Iterable<{ key: Key; value: T }>,
+  };
+
+  const decodeEvent = (device: string, seq: number, stored: Buffer): SharedEvent => {
+    const where = `event ${device}:${seq}`;
+    let e: SharedEvent;
+    try {
+      e = JSON.parse(unseal(stored, where).toString("utf8")) as SharedEvent;
+    } catch (err) {
+      throw err instanceof WalletError ? err : damaged(where, "not JSON");
+    }
+    if (e.device !== device || e.seq !== seq) throw damaged(where, `holds ${String(e.device)}:${String(e.seq)}`);
+    return e;
+  };
+
+  const getEvent = (d: string, s: number): SharedEvent | undefined => {
+    const v = log.get([d, s]);
+    return v === undefined ? undefined : decodeEvent(d, s, v);
+  };
+
+  function* rangeBytes(d: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }> {
+    for (const { key, value } of log.getRange({ start: [d, from], end: [d, to + 1] })) {
+      const seq = (key as [string, number])[1];
+      yield { seq, bytes: unseal(value, `event ${d}:${seq}`) };
+    }
   }
-  let maxLamport = (meta.get("lamport") as number | undefined) ?? 0;
-  let arrivalNext = (meta.get("arrivalNext") as number | undefined) ?? 1;
-  let localNext = (meta.get("localNext") as number | undefined) ?? 1;
-  const records = recordsOver(proj);
+
+  function* rangeOfDevice(d: string, from: number, to = Number.MAX_SAFE_INTEGER): Iterable<SharedEvent> {
+    for (const { key, value } of log.getRange({ start: [d, from], end: [d, to === Number.MAX_SAFE_INTEGER ? to : to + 1] })) {
+      yield decodeEvent(d, (key as [string, number])[1], value);
+    }
+  }
+
+  /** Every device's events merged by (lamport, device): a causal order, since an event's lamport exceeds its dependencies'. */
+  function* eventsInCausalOrder(): Iterable<SharedEvent> {
+    const cursors = [...heads.keys()].sort().map((d) => ({ d, it: rangeOfDevice(d, 1)[Symbol.iterator](), next: undefined as SharedEvent | undefined }));
+    for (const c of cursors) c.next = c.it.next().value ?? undefined;
+    for (;;) {
+      let best: (typeof cursors)[number] | undefined;
+      for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
+      if (!best) return;
+      yield best.next!;
+      best.next = best.it.next().value ?? undefined;
+    }
+  }
+
+  function* localEvents(): Iterable<LocalEvent> {
+    for (const { key, value } of local.getRange({})) yield unsealJson<LocalEvent>(value, `local event ${String(key)}`);
+  }
+
+  /** The stored head of each device must be the hash of its newest stored event: the chain is whole at its ends. */
+  for (const [d, h] of heads) {
+    const stored = log.get([d, h.seq]);
+    if (stored === undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq} is missing`);
+    if (hashOfBytes(unseal(stored, `event ${d}:${h.seq}`)) !== h.hash) throw damaged(`head of ${d}`, `event ${d}:${h.seq} does not hash to the recorded head`);
+    if (log.get([d, h.seq + 1]) !== undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq + 1} lies beyond the head`);
+  }
 
   const clockOf = (hs: Map<string, Head>, staged?: Map<string, Head>): VectorClock => {
-    const c: VectorClock = {};
+    const c = emptyClock();
     for (const [d, h] of hs) c[d] = h.seq;
     if (staged) for (const [d, h] of staged) c[d] = h.seq;
     return c;
+  };
+
+  /** Deps of a new event: the clock with its devices in canonical order, so the event encodes on the fast path. */
+  const depsOf = (hs: Map<string, Head>, staged: Map<string, Head>): VectorClock => {
+    const c = clockOf(hs, staged);
+    const out: VectorClock = {};
+    for (const d of Object.keys(c).sort()) out[d] = c[d];
+    return out;
   };
 
   const evolveShared = (recs: Records, e: SharedEvent) => {
@@ -210,30 +282,36 @@ export function openStore(opts: StoreOptions): Store {
   const evolveLocal = (recs: Records, e: LocalEvent) => {
     for (const p of projections) p.evolveLocal?.(recs, e);
   };
-  const table = {
-    get: (key: Key) => proj.get(key),
-    put: (key: Key, value: unknown) => void proj.put(key, value),
-    remove: (key: Key) => void proj.remove(key),
-    range: (prefix: Key) => records.entries(prefix),
+
+  /** A failed write: on a full disk lmdb may only say "Input/output error", so the free space decides. */
+  const writeFailure = (e: unknown): WalletError => {
+    const w = asStoreError(e, "the wallet store could not write");
+    if (w.code === "store-failed") {
+      try {
+        const fs = statfsSync(dir);
+        if (fs.bavail * fs.bsize < 1024 * 1024) return new WalletError("store-disk-full", `the disk is full: ${w.message}`);
+      } catch {
+        // statfs unavailable: keep the unclassified error
+      }
+    }
+    return w;
   };
 
   let inWrite = false;
+  let closed = false;
 
   function write<T>(fn: (tx: WriteTxn) => T): T {
+    if (closed) throw new WalletError("wallet-closed", "the wallet store is closed");
     if (inWrite) throw new WalletError("store-reentrant", "a write transaction is already running");
     const staged = new Map<string, Head>();
     let lamport = maxLamport;
-    let nextArrival = arrivalNext;
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
 
-    const storeShared = (e: SharedEvent, hash: string) => {
-      events.put([e.device, e.seq], e);
-      arrival.put(nextArrival++, [e.device, e.seq]);
-      const h: Head = { seq: e.seq, hash, lamport: e.lamport };
-      staged.set(e.device, h);
-      meta.put(["head", e.device], h);
+    const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
+      log.put([e.device, e.seq], seal(enc.bytes));
+      staged.set(e.device, { seq: e.seq, hash: enc.hash, lamport: e.lamport });
       if (e.lamport > lamport) lamport = e.lamport;
       evolveShared(overlay.records, e);
     };
@@ -243,38 +321,44 @@ export function openStore(opts: StoreOptions): Store {
       deviceId,
       head: headOf,
       clock: () => clockOf(heads, staged),
-      getEvent: (d, s) => events.get([d, s]) as SharedEvent | undefined,
+      getEvent,
+      rangeOfDeviceBytes: rangeBytes,
       appendOwn(drafts, time) {
+        checkTime(time);
         const out: SharedEvent[] = [];
         for (const draft of drafts) {
           if (scopeOf(draft.type) !== "shared") {
             throw new WalletError("event-invalid", `${draft.type} is device-local; append it with appendLocal`);
           }
+          // The device's own events are held to the rules its peers apply on import.
           validatePayload(draft.type, draft.data, "new event");
+          if (lamport + 1 > MAX_LAMPORT) throw new WalletError("import-bad-lamport", `lamport ${lamport + 1} is beyond ${MAX_LAMPORT}`);
           const h = headOf(deviceId);
+          // Envelope keys in canonical order, so the event encodes on the fast path.
           const e = {
+            data: canonicalCopy(draft.data),
+            deps: depsOf(heads, staged),
             device: deviceId,
-            seq: (h?.seq ?? 0) + 1,
             lamport: lamport + 1,
-            deps: clockOf(heads, staged),
-            time,
             ...(h ? { prev: h.hash } : {}),
+            seq: (h?.seq ?? 0) + 1,
+            time,
             type: draft.type,
-            data: draft.data,
           } as SharedEvent;
-          storeShared(e, eventHash(e as WalletEvent));
+          storeShared(e, encodeEvent(e as WalletEvent));
           out.push(e);
         }
         return out;
       },
       appendRemote: storeShared,
       appendLocal(draft, time) {
+        checkTime(time);
         if (scopeOf(draft.type) !== "local") {
           throw new WalletError("event-invalid", `${draft.type} is shared; append it with appendOwn`);
         }
         validatePayload(draft.type, draft.data, "new local event");
         const e = { n: nextLocal++, time, ...draft } as LocalEvent;
-        local.put(e.n, e);
+        local.put(e.n, sealJson(e));
         evolveLocal(overlay.records, e);
         return e;
       },
@@ -288,90 +372,92 @@ export function openStore(opts: StoreOptions): Store {
         const r = fn(tx);
         overlay.flush();
         changes = overlay.changes();
-        meta.put("lamport", lamport);
-        meta.put("arrivalNext", nextArrival);
-        meta.put("localNext", nextLocal);
+        for (const [d, h] of staged) putMeta(head(d), h);
+        if (lamport !== maxLamport) putMeta("lamport", lamport);
+        if (nextLocal !== localNext) putMeta("localNext", nextLocal);
         return r;
       });
+    } catch (e) {
+      throw e instanceof WalletError ? e : writeFailure(e);
     } finally {
       inWrite = false;
     }
     for (const [d, h] of staged) heads.set(d, h);
     maxLamport = lamport;
-    arrivalNext = nextArrival;
     localNext = nextLocal;
     opts.onCommit?.(changes);
     return result;
   }
 
-  function* eventsInArrivalOrder(): Iterable<SharedEvent> {
-    for (const { value } of arrival.getRange({})) {
-      const [d, s] = value as [string, number];
-      yield events.get([d, s]) as SharedEvent;
+  function rebuild() {
+    try {
+      root.transactionSync(() => {
+        for (const key of [...proj.getKeys({})]) proj.remove(key);
+        // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
+        const overlay = createOverlay(table, NO_TRACKING, 500_000);
+        for (const e of eventsInCausalOrder()) evolveShared(overlay.records, e);
+        for (const e of localEvents()) evolveLocal(overlay.records, e);
+        overlay.flush();
+        putMeta("projectionVersion", PROJECTION_VERSION);
+      });
+    } catch (e) {
+      throw e instanceof WalletError ? e : writeFailure(e);
     }
   }
 
-  function* localEvents(): Iterable<LocalEvent> {
-    for (const { value } of local.getRange({})) yield value as LocalEvent;
-  }
-
-  function rebuild() {
-    root.transactionSync(() => {
-      for (const key of [...proj.getKeys({})]) proj.remove(key);
-      for (const e of eventsInArrivalOrder()) evolveShared(records, e);
-      for (const e of localEvents()) evolveLocal(records, e);
-      meta.put("projectionVersion", PROJECTION_VERSION);
-    });
-  }
-
-  if (meta.get("projectionVersion") !== PROJECTION_VERSION) rebuild();
+  if (getMeta<number>("projectionVersion") !== PROJECTION_VERSION) rebuild();
 
   return {
     deviceId,
     rootSeed,
-    path: opts.path,
+    path: dir,
     records,
     write,
     head: (d) => heads.get(d),
     clock: () => clockOf(heads),
-    getEvent: (d, s) => events.get([d, s]) as SharedEvent | undefined,
-    *rangeOfDevice(d, from, to) {
-      // The range end is exclusive.
-      const end = to === undefined ? Number.MAX_SAFE_INTEGER : to + 1;
-      for (const { value } of events.getRange({ start: [d, from], end: [d, end] })) yield value as SharedEvent;
-    },
-    eventsInArrivalOrder,
+    getEvent,
+    rangeOfDevice,
+    eventsInCausalOrder,
     localEvents,
-    eventCount: () => arrivalNext - 1,
+    eventCount: () => [...heads.values()].reduce((n, h) => n + h.seq, 0),
     rebuild,
-    dumpRecords: () => [...proj.getRange({})].map(({ key, value }) => ({ key: key as Key, value })),
-    close: () => root.close(),
+    dumpRecords: () => [...proj.getRange({})].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await root.close();
+      await lock.release();
+    },
   };
+}
+
+function checkTime(time: number): void {
+  if (!Number.isSafeInteger(time) || time < 0 || time > MAX_TIME_MS) {
+    throw new WalletError("clock-invalid", `event time ${String(time)} is not a time in ms between 1970 and 9999`);
+  }
 }
 
 function initMeta(
   root: RootDatabase,
-  meta: Database,
-  events: Database,
+  getMeta: <T>(key: string) => T | undefined,
+  putMeta: (key: string, v: unknown) => void,
+  log: Database<Buffer, Key | string | number>,
   opts: StoreOptions,
 ): { deviceId: string; rootSeed: Uint8Array } {
-  const format = meta.get("format") as { name?: string; version?: number } | undefined;
+  const format = getMeta<{ name?: string; version?: number }>("format");
   if (format === undefined) {
     // Named databases are keys of the root database: any other key belongs to someone else.
-    const names = new Set<unknown>(["events", "arrival", "local", "meta", "proj"]);
+    const names = new Set<unknown>(["log", "local", "meta", "proj"]);
     const foreignRootKey = [...root.getKeys({})].some((k) => !names.has(k));
-    if (foreignRootKey || events.getKeysCount() > 0 || meta.getKeysCount() > 0) {
+    if (foreignRootKey || log.getKeysCount() > 0) {
       throw new WalletError("store-foreign", `${opts.path} holds an LMDB store that is not a wallet of this engine`);
-    }
-    if (opts.deviceId !== undefined && !isDeviceId(opts.deviceId)) {
-      throw new WalletError("device-id-invalid", `device id must match [A-Za-z0-9_-]{1,64}, got ${JSON.stringify(opts.deviceId)}`);
     }
     const deviceId = opts.deviceId ?? encodeCrock(randomBytes(10));
     const rootSeed = randomBytes(32);
     root.transactionSync(() => {
-      meta.put("format", FORMAT);
-      meta.put("deviceId", deviceId);
-      meta.put("rootSeed", encodeCrock(rootSeed));
+      putMeta("format", FORMAT);
+      putMeta("deviceId", deviceId);
+      putMeta("rootSeed", encodeCrock(rootSeed));
     });
     return { deviceId, rootSeed };
   }
@@ -381,20 +467,20 @@ function initMeta(
   if (typeof format.version !== "number" || format.version > FORMAT.version) {
     throw new WalletError("store-version-unsupported", `wallet store format ${String(format.version)} is newer than this engine`);
   }
-  const deviceId = meta.get("deviceId") as string;
-  if (opts.deviceId !== undefined && opts.deviceId !== deviceId) {
-    throw new WalletError(
-      "wallet-device-mismatch",
-      `the wallet in ${opts.path} belongs to device ${deviceId}, not ${opts.deviceId}`,
-    );
+  if (format.version < FORMAT.version) {
+    throw new WalletError("store-version-unsupported", `wallet store format ${format.version} predates this engine's format ${FORMAT.version}; export its events with the engine that wrote it`);
   }
-  const seed = meta.get("rootSeed") as string;
-  return { deviceId, rootSeed: decodeSeed(seed) };
+  const deviceId = getMeta<string>("deviceId");
+  if (typeof deviceId !== "string") throw damaged("meta deviceId", "missing");
+  if (opts.deviceId !== undefined && opts.deviceId !== deviceId) {
+    throw new WalletError("wallet-device-mismatch", `the wallet in ${opts.path} belongs to device ${deviceId}, not ${opts.deviceId}`);
+  }
+  return { deviceId, rootSeed: decodeSeed(getMeta<string>("rootSeed")) };
 }
 
 function decodeSeed(s: unknown): Uint8Array {
-  if (typeof s !== "string") throw new WalletError("store-corrupt", "the stored wallet root seed is missing");
+  if (typeof s !== "string") throw damaged("meta rootSeed", "missing");
   const bytes = decodeCrock(s);
-  if (bytes.length !== 32) throw new WalletError("store-corrupt", "the stored wallet root seed is not 32 bytes");
+  if (bytes.length !== 32) throw damaged("meta rootSeed", "not 32 bytes");
   return bytes;
 }

@@ -3,10 +3,16 @@
 //
 // Import is all or nothing: it runs inside one write transaction and throws
 // before (or while) writing on the first problem, which rolls everything back.
+//
+// An event already held costs one comparison: its canonical bytes against the
+// stored bytes (which are what its hash was taken of), read device by device
+// in seq order. Equal bytes are the same event, so it needs no validation,
+// no hashing and no writing; different bytes under one dot are an equivocation.
 import { WalletError } from "../errors.ts";
-import { dotName, eventHash, validateSharedEvent, type SharedEvent } from "../events/envelope.ts";
+import { dotName, seqOf, type VectorClock } from "../events/clock.ts";
+import { validateSharedEvent, type SharedEvent } from "../events/envelope.ts";
+import { canonicalEventText, encodeEvent, type EncodedEvent } from "../events/event-codec.ts";
 import type { Store, WriteTxn } from "../events/store.ts";
-import type { VectorClock } from "../events/clock.ts";
 
 export interface ImportResult {
   /** Events new to this wallet, now applied. */
@@ -15,46 +21,64 @@ export interface ImportResult {
   known: number;
 }
 
+type Fresh = { e: SharedEvent; enc: EncodedEvent };
+
 /** Merges `raw` into the wallet inside `tx`. Throws WalletError (and so writes nothing) on any bad event. */
 export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   if (!Array.isArray(raw)) throw new WalletError("request-invalid", "importEvents expects an array of events");
-  const batch = new Map<string, { e: SharedEvent; hash: string }>();
-  const fresh = new Map<string, SharedEvent[]>();
+  const fresh = new Map<string, Fresh>();
+  const freshByDevice = new Map<string, SharedEvent[]>();
+  const held = new Map<string, { seq: number; i: number }[]>();
   let known = 0;
 
   for (let i = 0; i < raw.length; i++) {
-    const e = validateSharedEvent(raw[i], `events[${i}]`);
-    const hash = eventHash(e);
-    const dot = dotName(e);
-    const twin = batch.get(dot);
-    if (twin) {
-      if (twin.hash !== hash) throw equivocation(e);
-      known++;
+    const r = raw[i] as { device?: unknown; seq?: unknown } | null;
+    const h = typeof r === "object" && r !== null && typeof r.device === "string" ? tx.head(r.device) : undefined;
+    if (h && typeof r!.seq === "number" && Number.isSafeInteger(r!.seq) && r!.seq >= 1 && r!.seq <= h.seq) {
+      // Held (by dot): compared with the stored bytes below, device by device.
+      let list = held.get(r!.device as string);
+      if (!list) held.set(r!.device as string, (list = []));
+      list.push({ seq: r!.seq, i });
       continue;
     }
-    const head = tx.head(e.device);
-    if (head && e.seq <= head.seq) {
-      const storedHash = e.seq === head.seq ? head.hash : eventHash(tx.getEvent(e.device, e.seq)!);
-      if (storedHash !== hash) throw equivocation(e);
-      batch.set(dot, { e, hash });
+    const e = validateSharedEvent(raw[i], `events[${i}]`);
+    const dot = dotName(e);
+    const enc = encodeEvent(e);
+    const twin = fresh.get(dot);
+    if (twin) {
+      if (!twin.enc.bytes.equals(enc.bytes)) throw equivocation(e);
       known++;
       continue;
     }
     if (e.device === tx.deviceId) {
-      throw new WalletError(
-        "import-own-device",
-        `${dot} claims to be authored by this device, which never wrote it`,
-        { device: e.device, seq: e.seq },
-      );
+      throw new WalletError("import-own-device", `${dot} claims to be authored by this device, which never wrote it`, { device: e.device, seq: e.seq });
     }
-    batch.set(dot, { e, hash });
-    let q = fresh.get(e.device);
-    if (!q) fresh.set(e.device, (q = []));
+    fresh.set(dot, { e, enc });
+    let q = freshByDevice.get(e.device);
+    if (!q) freshByDevice.set(e.device, (q = []));
     q.push(e);
   }
 
+  for (const [device, list] of held) {
+    list.sort((a, b) => a.seq - b.seq || a.i - b.i);
+    let k = 0;
+    for (const { seq, bytes } of tx.rangeOfDeviceBytes(device, list[0].seq, list[list.length - 1].seq)) {
+      for (; k < list.length && list[k].seq === seq; k++) {
+        const incoming = raw[list[k].i] as SharedEvent;
+        if (!bytes.equals(Buffer.from(canonicalText(incoming, list[k].i)))) {
+          // Not the stored event: a malformed one says so; a well-formed one is an equivocation.
+          throw equivocation(validateSharedEvent(incoming, `events[${list[k].i}]`));
+        }
+        known++;
+      }
+    }
+    if (k < list.length) {
+      throw new WalletError("store-corrupt", `the wallet store lacks ${device}:${list[k].seq}, below its head`, { device, seq: list[k].seq });
+    }
+  }
+
   // Each device's new events must continue its chain densely from what we hold.
-  for (const [device, q] of fresh) {
+  for (const [device, q] of freshByDevice) {
     q.sort((a, b) => a.seq - b.seq);
     const head = tx.head(device);
     let expectSeq = (head?.seq ?? 0) + 1;
@@ -74,15 +98,23 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
         });
       }
       expectSeq++;
-      expectPrev = batch.get(dotName(e))!.hash;
+      expectPrev = fresh.get(dotName(e))!.enc.hash;
     }
   }
 
   // Causal delivery: apply an event once everything in its deps is present.
   const clock: VectorClock = tx.clock();
-  const lamportOf = (device: string, seq: number): number =>
-    batch.get(`${device}:${seq}`)?.e.lamport ?? tx.getEvent(device, seq)!.lamport;
-  const cursors = [...fresh.entries()].map(([device, q]) => ({ device, q, i: 0 }));
+  const lamports = new Map<string, number>();
+  const lamportOf = (device: string, seq: number): number => {
+    const dot = `${device}:${seq}`;
+    let l = fresh.get(dot)?.e.lamport ?? lamports.get(dot);
+    if (l === undefined) {
+      l = seq === tx.head(device)?.seq ? tx.head(device)!.lamport : tx.getEvent(device, seq)!.lamport;
+      lamports.set(dot, l);
+    }
+    return l;
+  };
+  const cursors = [...freshByDevice.entries()].map(([device, q]) => ({ device, q, i: 0 }));
   let added = 0;
   for (let progress = true; progress; ) {
     progress = false;
@@ -90,17 +122,16 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
       for (; c.i < c.q.length; c.i++) {
         const e = c.q[c.i];
         if (!depsMet(e.deps, clock)) break;
-        for (const d in e.deps) {
+        for (const d of Object.keys(e.deps)) {
           if (e.lamport <= lamportOf(d, e.deps[d])) {
-            throw new WalletError(
-              "import-bad-lamport",
-              `${dotName(e)} has lamport ${e.lamport}, not above its dependency ${d}:${e.deps[d]}`,
-              { device: e.device, seq: e.seq },
-            );
+            throw new WalletError("import-bad-lamport", `${dotName(e)} has lamport ${e.lamport}, not above its dependency ${d}:${e.deps[d]}`, {
+              device: e.device,
+              seq: e.seq,
+            });
           }
         }
         try {
-          tx.appendRemote(e, batch.get(dotName(e))!.hash);
+          tx.appendRemote(e, fresh.get(dotName(e))!.enc);
         } catch (err) {
           throw namingDot(err, e);
         }
@@ -113,7 +144,7 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   for (const c of cursors) {
     if (c.i < c.q.length) {
       const e = c.q[c.i];
-      const missing = Object.entries(e.deps).find(([d, s]) => (clock[d] ?? 0) < s)!;
+      const missing = Object.entries(e.deps).find(([d, s]) => seqOf(clock, d) < s)!;
       throw new WalletError(
         "import-missing-deps",
         `${dotName(e)} depends on ${missing[0]}:${missing[1]}, which is neither in this wallet nor in the batch`,
@@ -124,6 +155,16 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   return { added, known };
 }
 
+/** The canonical text of an incoming event, or an event-invalid refusal when it has none. */
+function canonicalText(e: SharedEvent, i: number): string {
+  try {
+    return canonicalEventText(e);
+  } catch (err) {
+    if (err instanceof WalletError) throw new WalletError("event-invalid", `events[${i}]: ${err.message}`, err.details);
+    throw err;
+  }
+}
+
 /** A refusal raised while applying an event, reworded to name the event it refused. */
 function namingDot(err: unknown, e: SharedEvent): unknown {
   if (!(err instanceof WalletError) || err.message.includes(dotName(e))) return err;
@@ -131,16 +172,12 @@ function namingDot(err: unknown, e: SharedEvent): unknown {
 }
 
 function depsMet(deps: VectorClock, clock: VectorClock): boolean {
-  for (const d in deps) if ((clock[d] ?? 0) < deps[d]) return false;
+  for (const d of Object.keys(deps)) if (seqOf(clock, d) < deps[d]) return false;
   return true;
 }
 
 function equivocation(e: SharedEvent): WalletError {
-  return new WalletError(
-    "import-equivocation",
-    `two different events claim the dot ${dotName(e)}`,
-    { device: e.device, seq: e.seq },
-  );
+  return new WalletError("import-equivocation", `two different events claim the dot ${dotName(e)}`, { device: e.device, seq: e.seq });
 }
 
 /**
@@ -150,10 +187,11 @@ function equivocation(e: SharedEvent): WalletError {
  */
 export function exportFrom(store: Store, since: VectorClock = {}): SharedEvent[] {
   const out: SharedEvent[] = [];
-  for (const [device, seq] of Object.entries(store.clock())) {
-    const from = (since[device] ?? 0) + 1;
-    if (from > seq) continue;
-    for (const e of store.rangeOfDevice(device, from, seq)) out.push(e);
+  const clock = store.clock();
+  for (const device of Object.keys(clock)) {
+    const from = seqOf(since, device) + 1;
+    if (from > clock[device]) continue;
+    for (const e of store.rangeOfDevice(device, from, clock[device])) out.push(e);
   }
   return out.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
 }

@@ -62,14 +62,25 @@ const currency = (v: unknown, path: string): string => {
 function coinInfo(ctx: EngineContext, coinPub: string): CoinInfo {
   const c = getCoin(ctx.records, coinPub);
   if (!c || c.removed) throw new WalletError("coin-unknown", `no coin ${coinPub} in this wallet`, { coinPub });
+  // The coin's immutable facts live in the event that created it; the record keeps what changes.
+  const e = ctx.store.getEvent(c.d, c.s);
+  const made =
+    e?.type === "coins-withdrawn"
+      ? { coin: e.data.coins[c.i], origin: { kind: "withdrawal" as const, id: e.data.withdrawalGroupId } }
+      : e?.type === "coins-refreshed"
+        ? { coin: e.data.outputs[c.i], origin: { kind: "refresh" as const, id: e.data.refreshGroupId } }
+        : undefined;
+  if (made?.coin?.coinPub !== c.coinPub) {
+    throw new WalletError("store-corrupt", `coin ${coinPub} names creating event ${c.d}:${c.s}, which does not create it`, { coinPub });
+  }
   const remaining = coinRemaining(c);
   return {
     coinPub: c.coinPub,
     exchangeBaseUrl: c.url,
-    denomPubHash: c.denomPubHash,
+    denomPubHash: made.coin.denomPubHash,
     value: c.value,
     remaining: remaining ? formatAmount(remaining) : `${c.currency}:0`,
-    origin: c.origin,
+    origin: made.origin,
     spendIds: spendNames(c),
   };
 }
@@ -126,6 +137,6 @@ export const coinOperations = {
       coin: (pub: string) => getCoin(ctx.records, pub),
       group: (gid: string) => getGroup(ctx.records, gid),
     };
-    return { transactions: listTransactions(ctx.store.eventsInArrivalOrder(), lookup, req) };
+    return { transactions: listTransactions(ctx.store.eventsInCausalOrder(), lookup, req) };
   }),
 };

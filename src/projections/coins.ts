@@ -1,36 +1,56 @@
 // Coins, withdrawal groups, and the aggregates derived from them.
 //
-//   ["coin", pub]            CoinRecord            created once, spends grow
-//   ["coinx", url, pub]      1                     coins of an exchange
-//   ["wg", groupId]          GroupRecord
-//   ["wgx", url, groupId]    1                     withdrawal groups of an exchange
-//   ["bal", currency]        BalanceRecord         running totals (cache of the fold)
-//   ["res", url]             ResourceRecord        running counts (cache of the fold)
-//   ["conflict", pub]        string[]              double-spent coins, spend ids sorted
-//   ["purged", url]          VectorClock           what the purges of an exchange observed
+//   ["coin", pub]                 CoinRecord       created once; spends grow
+//   ["exev", url, device, seq]    string[]         coins an event created at an exchange (what a purge walks)
+//   ["wg", groupId]               GroupRecord
+//   ["wgx", url, groupId]         1                withdrawal groups of an exchange
+//   ["bal", currency]             BalanceRecord    running totals (cache of the fold)
+//   ["res", url]                  (resources.ts)   running counts (cache of the fold)
+//   ["conflict", pub]             string[]         double-spent coins, spend names sorted
+//   ["purged", url]               VectorClock      what the purges of an exchange observed
 //
 // Aggregates are maintained by deltas: every change of a coin or group
 // subtracts its old effect and adds its new one, so an aggregate always equals
 // the sum of effects of the records, whatever the order they changed in.
+// Amounts in records are Units ([value, fraction]) with a running total per
+// coin, so a spend costs one addition, not a re-sum of every spend.
 import { WalletError } from "../errors.ts";
 import { just, noEvents, type CoinData, type Decision, type EventData } from "../events/catalogue.ts";
+import { covers, join, type VectorClock } from "../events/clock.ts";
 import type { SharedEvent } from "../events/envelope.ts";
-import type { Projection, Records } from "../events/records.ts";
+import type { Key, Projection, RecordCodec, Records } from "../events/records.ts";
 import {
   addAmounts,
+  addUnits,
   cmpAmounts,
+  cmpUnits,
+  currencyOf,
   formatAmount,
-  isZero,
+  formatUnits,
+  isZeroUnits,
   parseAmount,
-  subAmounts,
+  subUnits,
+  unitsOf,
   zeroAmount,
+  ZERO_UNITS,
   type Amount,
   type AmountString,
+  type Units,
 } from "../codec/amounts.ts";
-import { contribute, stampLess, survives, type Contributions } from "../merge/registers.ts";
-import { covers, join, type VectorClock } from "../events/clock.ts";
+import {
+  clockFromJson,
+  clockToJson,
+  contribute,
+  contributionsFromJson,
+  contributionsToJson,
+  stampLess,
+  survives,
+  type ClockJson,
+  type Contributions,
+} from "../merge/registers.ts";
+import { emptyClock } from "../events/clock.ts";
 import { assertNever, currentKeys, isSuspended, requireExchange } from "./exchanges.ts";
-import { adjustResources } from "./resources.ts";
+import { adjustResources, resourcesCodec } from "./resources.ts";
 
 export interface SpendEntry {
   amount: AmountString;
@@ -50,18 +70,20 @@ export interface CoinRecord {
   url: string;
   currency: string;
   value: AmountString;
-  denomPubHash: string;
-  origin: { kind: "withdrawal" | "refresh"; id: string };
-  /** Dot of the creating event. */
+  /** How the coin came to be; the group or refresh id is in its creating event. */
+  kind: "withdrawal" | "refresh";
+  /** The creating event (d, s), and the coin's index among the coins it created. */
   d: string;
   s: number;
-  secrets?: { coinPriv?: string; blindingKey?: string; denomSig?: string };
+  i: number;
   /**
    * Grow-only set of spends, keyed by spendKey (a spend id) or refreshKey (a
    * refresh group): separate name spaces, so a spend that happens to be named
    * like a refresh never counts as that refresh.
    */
-  spends: Record<string, SpendEntry>;
+  spends: Map<string, SpendEntry>;
+  /** Sum of the spends' amounts (running). */
+  spent: Units;
   /** Set when a purge of its exchange observed its creation (observed-remove). */
   removed: boolean;
 }
@@ -75,9 +97,16 @@ export interface GroupRecord {
   removed: VectorClock;
   /** Amount the withdrawal was instructed for, if known: the max any device recorded. */
   instructed?: AmountString;
-  withdrawn: AmountString;
+  withdrawn: Units;
   coins: number;
   aborted: boolean;
+}
+
+/** A currency's running totals: what live coins have left, and what pending withdrawals still expect. */
+export interface BalanceTotals {
+  currency: string;
+  available: Units;
+  pending: Units;
 }
 
 export interface BalanceRecord {
@@ -86,75 +115,156 @@ export interface BalanceRecord {
   pendingIncoming: AmountString;
 }
 
-const coinKey = (pub: string) => ["coin", pub];
-const groupKey = (id: string) => ["wg", id];
-const balKey = (cur: string) => ["bal", cur];
-const conflictKey = (pub: string) => ["conflict", pub];
+const coinKey = (pub: string): Key => ["coin", pub];
+const groupKey = (id: string): Key => ["wg", id];
+const balKey = (cur: string): Key => ["bal", cur];
+const conflictKey = (pub: string): Key => ["conflict", pub];
 /** Join of the causal pasts of the purges of an exchange. */
-const purgedKey = (url: string) => ["purged", url];
+const purgedKey = (url: string): Key => ["purged", url];
+
+/** Keys of a coin's spends: "s:" + spend id, "r:" + refresh group id. */
+export const spendKey = (spendId: string) => `s:${spendId}`;
+export const refreshKey = (refreshGroupId: string) => `r:${refreshGroupId}`;
+
+/** How a spend is shown (getCoin, listConflicts): its spend id, or "refresh:<group>" for a refresh. */
+export const spendName = (key: string) => (key.startsWith("r:") ? `refresh:${key.slice(2)}` : key.slice(2));
+
+/** The names of a coin's spends, sorted. */
+export const spendNames = (c: CoinRecord): string[] => [...c.spends.keys()].map(spendName).sort();
+
+// ---------------------------------------------------------------- stored forms
+
+type SpendJson = [string, AmountString, number, string, number] | [string, AmountString, number, string, number, string];
+type CoinJson = [string, string, AmountString, "w" | "r", string, number, number, 0 | 1, number, number, SpendJson[]];
+
+const byKey = <T extends [string, ...unknown[]]>(a: T, b: T) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+const coinCodec: RecordCodec<CoinRecord> = {
+  encode: (c): CoinJson => [
+    c.url,
+    c.currency,
+    c.value,
+    c.kind === "withdrawal" ? "w" : "r",
+    c.d,
+    c.s,
+    c.i,
+    c.removed ? 1 : 0,
+    c.spent[0],
+    c.spent[1],
+    [...c.spends]
+      .map(([k, x]): SpendJson => (x.purchaseId === undefined ? [k, x.amount, x.l, x.d, x.s] : [k, x.amount, x.l, x.d, x.s, x.purchaseId]))
+      .sort(byKey),
+  ],
+  decode: (json, key) => {
+    const [url, currency, value, kind, d, s, i, removed, sv, sf, spends] = json as CoinJson;
+    return {
+      coinPub: key[1] as string,
+      url,
+      currency,
+      value,
+      kind: kind === "w" ? "withdrawal" : "refresh",
+      d,
+      s,
+      i,
+      removed: removed === 1,
+      spent: [sv, sf],
+      spends: new Map(
+        spends.map(([k, amount, l, sd, ss, purchaseId]) => [k, purchaseId === undefined ? { amount, l, d: sd, s: ss } : { amount, l, d: sd, s: ss, purchaseId }]),
+      ),
+    };
+  },
+};
+
+type GroupJson = { url: string; currency: string; contributors: ClockJson; removed: ClockJson; instructed?: AmountString; withdrawn: Units; coins: number; aborted: boolean };
+
+const groupCodec: RecordCodec<GroupRecord> = {
+  encode: (g): GroupJson => {
+    const j: GroupJson = {
+      url: g.url,
+      currency: g.currency,
+      contributors: contributionsToJson(g.contributors),
+      removed: clockToJson(g.removed),
+      withdrawn: g.withdrawn,
+      coins: g.coins,
+      aborted: g.aborted,
+    };
+    if (g.instructed !== undefined) j.instructed = g.instructed;
+    return j;
+  },
+  decode: (json, key) => {
+    const j = json as GroupJson;
+    const g: GroupRecord = {
+      withdrawalGroupId: key[1] as string,
+      url: j.url,
+      currency: j.currency,
+      contributors: contributionsFromJson(j.contributors),
+      removed: clockFromJson(j.removed),
+      withdrawn: j.withdrawn,
+      coins: j.coins,
+      aborted: j.aborted,
+    };
+    if (j.instructed !== undefined) g.instructed = j.instructed;
+    return g;
+  },
+};
+
+const balanceCodec: RecordCodec<BalanceTotals> = {
+  encode: (b) => [b.available, b.pending],
+  decode: (json, key) => {
+    const [available, pending] = json as [Units, Units];
+    return { currency: key[1] as string, available, pending };
+  },
+};
+
+const clockCodec: RecordCodec<VectorClock> = { encode: clockToJson, decode: (j) => clockFromJson(j as ClockJson) };
+const plain: RecordCodec<unknown> = { encode: (v) => v, decode: (v) => v };
 
 // ---------------------------------------------------------------- effects
 
-type CoinEffect = { available: Amount; resource: number; conflict: string[] | undefined };
-
-export function spentOf(c: CoinRecord): Amount {
-  let total = zeroAmount(c.currency);
-  for (const id in c.spends) total = addAmounts(total, parseAmount(c.spends[id].amount));
-  return total;
-}
+type CoinEffect = { available: Units; resource: number; conflict: string[] | undefined };
 
 /** What one coin contributes to the aggregates. An overspent coin counts zero and is a conflict. */
 export function coinEffect(c: CoinRecord | undefined): CoinEffect | undefined {
   if (!c || c.removed) return undefined;
-  const value = parseAmount(c.value);
-  const spent = spentOf(c);
-  if (cmpAmounts(spent, value) > 0) {
-    return { available: zeroAmount(c.currency), resource: 0, conflict: spendNames(c) };
-  }
-  const available = subAmounts(value, spent);
-  return { available, resource: isZero(available) ? 0 : 1, conflict: undefined };
+  const value = unitsOf(c.value);
+  if (cmpUnits(c.spent, value) > 0) return { available: ZERO_UNITS, resource: 0, conflict: spendNames(c) };
+  const available = subUnits(value, c.spent);
+  return { available, resource: isZeroUnits(available) ? 0 : 1, conflict: undefined };
 }
 
-type GroupEffect = { pending: Amount; resource: number };
+type GroupEffect = { pending: Units; resource: number };
 
 function groupEffect(g: GroupRecord | undefined): GroupEffect | undefined {
   if (!g || !survives(g.contributors, g.removed)) return undefined;
-  if (g.aborted || g.instructed === undefined) return { pending: zeroAmount(g.currency), resource: 0 };
-  const instructed = parseAmount(g.instructed);
-  const withdrawn = parseAmount(g.withdrawn);
-  if (cmpAmounts(withdrawn, instructed) >= 0) return { pending: zeroAmount(g.currency), resource: 0 };
-  return { pending: subAmounts(instructed, withdrawn), resource: 1 };
+  if (g.aborted || g.instructed === undefined) return { pending: ZERO_UNITS, resource: 0 };
+  const instructed = unitsOf(g.instructed);
+  if (cmpUnits(g.withdrawn, instructed) >= 0) return { pending: ZERO_UNITS, resource: 0 };
+  return { pending: subUnits(instructed, g.withdrawn), resource: 1 };
 }
 
-function adjustBalance(records: Records, currency: string, dAvail: [Amount, Amount] | undefined, dPending: [Amount, Amount] | undefined) {
+function adjustBalance(records: Records, currency: string, dAvail: [Units, Units] | undefined, dPending: [Units, Units] | undefined) {
   const key = balKey(currency);
-  const b = records.get<BalanceRecord>(key) ?? { currency, available: `${currency}:0`, pendingIncoming: `${currency}:0` };
-  let available = parseAmount(b.available);
-  let pending = parseAmount(b.pendingIncoming);
-  if (dAvail) available = subAmounts(addAmounts(available, dAvail[1]), dAvail[0]);
-  if (dPending) pending = subAmounts(addAmounts(pending, dPending[1]), dPending[0]);
-  records.put(key, { currency, available: formatAmount(available), pendingIncoming: formatAmount(pending) });
+  const b = records.get<BalanceTotals>(key) ?? { currency, available: ZERO_UNITS, pending: ZERO_UNITS };
+  if (dAvail) b.available = subUnits(addUnits(b.available, dAvail[1]), dAvail[0]);
+  if (dPending) b.pending = subUnits(addUnits(b.pending, dPending[1]), dPending[0]);
+  records.put(key, b);
 }
 
-/** Writes a coin and moves the aggregates by the difference of its effects. */
-function putCoin(records: Records, before: CoinRecord | undefined, after: CoinRecord) {
-  records.put(coinKey(after.coinPub), after);
-  const b = coinEffect(before);
-  const a = coinEffect(after);
-  const zero = zeroAmount(after.currency);
-  adjustBalance(records, after.currency, [b?.available ?? zero, a?.available ?? zero], undefined);
-  adjustResources(records, after.url, (a?.resource ?? 0) - (b?.resource ?? 0), 0);
-  if (a?.conflict) records.put(conflictKey(after.coinPub), a.conflict);
-  else if (b?.conflict) records.remove(conflictKey(after.coinPub));
+/** Moves the aggregates from a coin's effect before a change to its effect after. */
+function moveCoinEffect(records: Records, c: CoinRecord, b: CoinEffect | undefined) {
+  const a = coinEffect(c);
+  adjustBalance(records, c.currency, [b?.available ?? ZERO_UNITS, a?.available ?? ZERO_UNITS], undefined);
+  adjustResources(records, c.url, (a?.resource ?? 0) - (b?.resource ?? 0), 0);
+  if (a?.conflict) records.put(conflictKey(c.coinPub), a.conflict);
+  else if (b?.conflict) records.remove(conflictKey(c.coinPub));
+  records.put(coinKey(c.coinPub), c);
 }
 
-function putGroup(records: Records, before: GroupRecord | undefined, after: GroupRecord) {
-  records.put(groupKey(after.withdrawalGroupId), after);
-  const b = groupEffect(before);
-  const a = groupEffect(after);
-  const zero = zeroAmount(after.currency);
-  adjustBalance(records, after.currency, undefined, [b?.pending ?? zero, a?.pending ?? zero]);
-  adjustResources(records, after.url, 0, (a?.resource ?? 0) - (b?.resource ?? 0));
+function moveGroupEffect(records: Records, g: GroupRecord, b: GroupEffect | undefined) {
+  const a = groupEffect(g);
+  adjustBalance(records, g.currency, undefined, [b?.pending ?? ZERO_UNITS, a?.pending ?? ZERO_UNITS]);
+  adjustResources(records, g.url, 0, (a?.resource ?? 0) - (b?.resource ?? 0));
+  records.put(groupKey(g.withdrawalGroupId), g);
 }
 
 // ---------------------------------------------------------------- evolve
@@ -166,129 +276,135 @@ function integrity(e: SharedEvent, message: string): never {
   });
 }
 
-function createCoins(records: Records, e: SharedEvent, url: string, coins: CoinData[], origin: CoinRecord["origin"]) {
-  for (const c of coins) {
+function createCoins(records: Records, e: SharedEvent, url: string, coins: CoinData[], kind: CoinRecord["kind"]) {
+  if (coins.length === 0) return;
+  const pubs: string[] = [];
+  coins.forEach((c, i) => {
     // Coins are created exactly once; a second creation (even concurrent) is refused, in any order.
-    if (records.get(coinKey(c.coinPub))) integrity(e, `coin ${c.coinPub} already exists`);
+    if (records.get(coinKey(c.coinPub)) || pubs.includes(c.coinPub)) integrity(e, `coin ${c.coinPub} already exists`);
+    pubs.push(c.coinPub);
     const rec: CoinRecord = {
       coinPub: c.coinPub,
       url,
-      currency: parseAmount(c.value).currency,
+      currency: currencyOf(c.value),
       value: c.value,
-      denomPubHash: c.denomPubHash,
-      origin,
+      kind,
       d: e.device,
       s: e.seq,
-      spends: {},
+      i,
+      spends: new Map(),
+      spent: ZERO_UNITS,
       removed: false,
     };
-    if (c.coinPriv !== undefined || c.blindingKey !== undefined || c.denomSig !== undefined) {
-      rec.secrets = {};
-      if (c.coinPriv !== undefined) rec.secrets.coinPriv = c.coinPriv;
-      if (c.blindingKey !== undefined) rec.secrets.blindingKey = c.blindingKey;
-      if (c.denomSig !== undefined) rec.secrets.denomSig = c.denomSig;
-    }
-    records.put(["coinx", url, c.coinPub], 1);
-    putCoin(records, undefined, rec);
-  }
+    moveCoinEffect(records, rec, undefined);
+  });
+  records.put(["exev", url, e.device, e.seq], pubs);
 }
 
 function addSpend(records: Records, e: SharedEvent, coinPub: string, key: string, amount: AmountString, purchaseId?: string) {
-  const before = records.get<CoinRecord>(coinKey(coinPub));
-  if (!before) integrity(e, `spends unknown coin ${coinPub}`);
-  if (parseAmount(amount).currency !== before.currency) integrity(e, `spends ${amount} from a ${before.currency} coin`);
+  const c = records.get<CoinRecord>(coinKey(coinPub));
+  if (!c) integrity(e, `spends unknown coin ${coinPub}`);
+  if (currencyOf(amount) !== c.currency) integrity(e, `spends ${amount} from a ${c.currency} coin`);
   const entry: SpendEntry = { amount, l: e.lamport, d: e.device, s: e.seq };
   if (purchaseId !== undefined) entry.purchaseId = purchaseId;
-  const existing = before.spends[key];
+  const existing = c.spends.get(key);
+  const units = unitsOf(amount);
   if (existing) {
-    const byAmount = cmpAmounts(parseAmount(amount), parseAmount(existing.amount));
+    const byAmount = cmpUnits(units, unitsOf(existing.amount));
     if (byAmount < 0 || (byAmount === 0 && !stampLess({ l: entry.l, d: entry.d, s: entry.s }, existing))) return;
   }
-  putCoin(records, before, { ...before, spends: { ...before.spends, [key]: entry } });
+  const before = coinEffect(c);
+  c.spent = addUnits(existing ? subUnits(c.spent, unitsOf(existing.amount)) : c.spent, units);
+  c.spends.set(key, entry);
+  moveCoinEffect(records, c, before);
 }
 
-/** Keys of a coin's spends: "s:" + spend id, "r:" + refresh group id. */
-export const spendKey = (spendId: string) => `s:${spendId}`;
-export const refreshKey = (refreshGroupId: string) => `r:${refreshGroupId}`;
+function withdrawn(records: Records, e: SharedEvent & { type: "coins-withdrawn" }) {
+  const { url, withdrawalGroupId: id } = e.data;
+  const before = records.get<GroupRecord>(groupKey(id));
+  const currency = currencyOf(e.data.coins.length > 0 ? e.data.coins[0].value : e.data.amount!);
+  if (before && before.url !== url) integrity(e, `withdrawal group ${id} belongs to ${before.url}`);
+  if (before && before.currency !== currency) integrity(e, `withdrawal group ${id} is in ${before.currency}`);
+  for (const c of e.data.coins) if (currencyOf(c.value) !== currency) integrity(e, "coins of one withdrawal must share a currency");
+  if (e.data.amount !== undefined && currencyOf(e.data.amount) !== currency) integrity(e, "the instructed amount is in another currency than the coins");
+  createCoins(records, e, url, e.data.coins, "withdrawal");
+  const bEffect = groupEffect(before);
+  const g: GroupRecord = before ?? {
+    withdrawalGroupId: id,
+    url,
+    currency,
+    contributors: new Map(),
+    // A new group starts from every purge of its exchange seen so far, as if it had
+    // existed when they arrived: its record is then the same in any arrival order.
+    // Safe, since a purge that observed this event would have arrived after it.
+    removed: join(emptyClock(), records.get<VectorClock>(purgedKey(url)) ?? emptyClock()),
+    withdrawn: ZERO_UNITS,
+    coins: 0,
+    aborted: false,
+  };
+  if (!before) records.put(["wgx", url, id], 1);
+  for (const c of e.data.coins) g.withdrawn = addUnits(g.withdrawn, unitsOf(c.value));
+  g.coins += e.data.coins.length;
+  if (e.data.amount !== undefined && (g.instructed === undefined || cmpUnits(unitsOf(e.data.amount), unitsOf(g.instructed)) > 0)) {
+    g.instructed = e.data.amount;
+  }
+  contribute(g.contributors, e);
+  moveGroupEffect(records, g, bEffect);
+}
 
-/** How a spend is shown (getCoin, listConflicts): its spend id, or "refresh:<group>" for a refresh. */
-export const spendName = (key: string) => (key.startsWith("r:") ? `refresh:${key.slice(2)}` : key.slice(2));
-
-/** The names of a coin's spends, sorted. */
-export const spendNames = (c: CoinRecord): string[] => Object.keys(c.spends).map(spendName).sort();
+function purged(records: Records, e: SharedEvent & { type: "exchange-deleted" }) {
+  const url = e.data.url;
+  records.put(purgedKey(url), join(records.get<VectorClock>(purgedKey(url)) ?? emptyClock(), e.deps));
+  // Keys are collected first: the loop writes into the range it reads.
+  for (const { key, value: pubs } of [...records.entries<string[]>(["exev", url])]) {
+    if (!covers(e.deps, key[2] as string, key[3] as number)) continue;
+    for (const pub of pubs) {
+      const c = records.get<CoinRecord>(coinKey(pub))!;
+      if (c.removed) continue;
+      const before = coinEffect(c);
+      c.removed = true;
+      moveCoinEffect(records, c, before);
+    }
+  }
+  for (const { key } of [...records.entries(["wgx", url])]) {
+    const g = records.get<GroupRecord>(groupKey(key[2] as string))!;
+    const removed = join(g.removed, e.deps);
+    if (removed === g.removed) continue;
+    const before = groupEffect(g);
+    g.removed = removed;
+    moveGroupEffect(records, g, before);
+  }
+}
 
 export const coinsProjection: Projection = {
   name: "coins",
+  tables: { coin: coinCodec, exev: plain, wg: groupCodec, wgx: plain, bal: balanceCodec, res: resourcesCodec, conflict: plain, purged: clockCodec },
   evolveShared(records, e) {
     switch (e.type) {
-      case "coins-withdrawn": {
-        const { url, withdrawalGroupId: id } = e.data;
-        const before = records.get<GroupRecord>(groupKey(id));
-        const currency = e.data.coins.length > 0 ? parseAmount(e.data.coins[0].value).currency : parseAmount(e.data.amount ?? "").currency;
-        if (before && before.url !== url) integrity(e, `withdrawal group ${id} belongs to ${before.url}`);
-        if (before && before.currency !== currency) integrity(e, `withdrawal group ${id} is in ${before.currency}`);
-        for (const c of e.data.coins) {
-          if (parseAmount(c.value).currency !== currency) integrity(e, "coins of one withdrawal must share a currency");
-        }
-        createCoins(records, e, url, e.data.coins, { kind: "withdrawal", id });
-        let withdrawn = parseAmount(before?.withdrawn ?? `${currency}:0`);
-        for (const c of e.data.coins) withdrawn = addAmounts(withdrawn, parseAmount(c.value));
-        const after: GroupRecord = {
-          withdrawalGroupId: id,
-          url,
-          currency,
-          contributors: { ...before?.contributors },
-          // A new group starts from every purge of its exchange seen so far, as if it had
-          // existed when they arrived: its record is then the same in any arrival order.
-          // Safe, since a purge that observed this event would have arrived after it.
-          removed: before?.removed ?? { ...records.get<VectorClock>(purgedKey(url)) },
-          withdrawn: formatAmount(withdrawn),
-          coins: (before?.coins ?? 0) + e.data.coins.length,
-          aborted: before?.aborted ?? false,
-        };
-        const instructed = [before?.instructed, e.data.amount].filter((x): x is string => x !== undefined);
-        if (instructed.length > 0) {
-          after.instructed = instructed.reduce((a, b) => (cmpAmounts(parseAmount(a), parseAmount(b)) >= 0 ? a : b));
-        }
-        contribute(after.contributors, e);
-        records.put(["wgx", url, id], 1);
-        putGroup(records, before, after);
+      case "coins-withdrawn":
+        withdrawn(records, e);
         return;
-      }
       case "coin-spent":
         addSpend(records, e, e.data.coinPub, spendKey(e.data.spendId), e.data.amount, e.data.purchaseId);
         return;
-      case "coins-refreshed": {
-        for (const input of e.data.inputs) {
-          addSpend(records, e, input.coinPub, refreshKey(e.data.refreshGroupId), input.amount);
-        }
-        createCoins(records, e, e.data.url, e.data.outputs, { kind: "refresh", id: e.data.refreshGroupId });
+      case "coins-refreshed":
+        for (const input of e.data.inputs) addSpend(records, e, input.coinPub, refreshKey(e.data.refreshGroupId), input.amount);
+        createCoins(records, e, e.data.url, e.data.outputs, "refresh");
         return;
-      }
       case "withdrawal-group-aborted": {
-        const before = records.get<GroupRecord>(groupKey(e.data.withdrawalGroupId));
-        if (!before) integrity(e, `aborts unknown withdrawal group ${e.data.withdrawalGroupId}`);
-        if (!before.aborted) putGroup(records, before, { ...before, aborted: true });
+        const g = records.get<GroupRecord>(groupKey(e.data.withdrawalGroupId));
+        if (!g) integrity(e, `aborts unknown withdrawal group ${e.data.withdrawalGroupId}`);
+        if (g.aborted) return;
+        const before = groupEffect(g);
+        g.aborted = true;
+        moveGroupEffect(records, g, before);
         return;
       }
-      case "exchange-deleted": {
+      case "exchange-deleted":
         // A plain delete removes the entry only (it was refused while value was left);
         // a purge also removes coins and groups, and only those its author had seen.
-        if (!e.data.purge) return;
-        const url = e.data.url;
-        records.put(purgedKey(url), join(records.get<VectorClock>(purgedKey(url)) ?? {}, e.deps));
-        // Keys are collected first: the loop writes into the range it reads.
-        for (const { key } of [...records.entries(["coinx", url])]) {
-          const before = records.get<CoinRecord>(coinKey(key[2] as string))!;
-          if (!before.removed && covers(e.deps, before.d, before.s)) putCoin(records, before, { ...before, removed: true });
-        }
-        for (const { key } of [...records.entries(["wgx", url])]) {
-          const before = records.get<GroupRecord>(groupKey(key[2] as string))!;
-          const removed = join(before.removed, e.deps);
-          if (removed !== before.removed) putGroup(records, before, { ...before, removed });
-        }
+        if (e.data.purge) purged(records, e);
         return;
-      }
       case "exchange-added":
       case "exchange-keys-fetched":
       case "exchange-update-failed":
@@ -315,8 +431,14 @@ export function getGroup(records: Records, id: string): GroupRecord | undefined 
 }
 
 export function listBalances(records: Records): BalanceRecord[] {
-  return [...records.entries<BalanceRecord>(["bal"])].map(({ value }) => value);
+  return [...records.entries<BalanceTotals>(["bal"])].map(({ value: b }) => balanceView(b));
 }
+
+export const balanceView = (b: BalanceTotals): BalanceRecord => ({
+  currency: b.currency,
+  available: formatUnits(b.currency, b.available),
+  pendingIncoming: formatUnits(b.currency, b.pending),
+});
 
 export function listConflictRecords(records: Records): { kind: "double-spend"; coinPub: string; spendIds: string[] }[] {
   return [...records.entries<string[]>(["conflict"])].map(({ key, value }) => ({
@@ -329,7 +451,12 @@ export function listConflictRecords(records: Records): { kind: "double-spend"; c
 /** What is left of a live coin, or undefined when it is removed or unknown. */
 export function coinRemaining(c: CoinRecord): Amount | undefined {
   const eff = coinEffect(c);
-  return eff?.available;
+  return eff && { currency: c.currency, value: eff.available[0], fraction: eff.available[1] };
+}
+
+/** The coins a coin-creating event made at an exchange, by the event's dot. */
+export function* coinCreatingEvents(records: Records, url: string): Iterable<{ device: string; seq: number; coinPubs: string[] }> {
+  for (const { key, value } of records.entries<string[]>(["exev", url])) yield { device: key[2] as string, seq: key[3] as number, coinPubs: value };
 }
 
 // ---------------------------------------------------------------- deciders
@@ -435,7 +562,7 @@ export function decideRecordSpend(
 ): Decision<{ spendId: string }> {
   const coin = requireLiveCoin(records, req.coinPub);
   const { spendId } = req;
-  const existing = coin.spends[spendKey(spendId)];
+  const existing = coin.spends.get(spendKey(spendId));
   if (existing) {
     // A retry of a recorded spend is a no-op, even once the exchange is suspended.
     if (existing.amount === req.amount) return noEvents({ spendId });
@@ -472,7 +599,7 @@ export function decideRecordRefresh(
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
-    if (coin.spends[refreshKey(refreshGroupId)]) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
+    if (coin.spends.has(refreshKey(refreshGroupId))) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
     const a = inCoinCurrency(coin, input.amount, "refresh");
     requireLeft(coin, a, "refresh");
     consumed = consumed ? addAmounts(consumed, a) : a;
@@ -493,12 +620,14 @@ export function decideRecordRefresh(
 /** True when exactly this refresh (same inputs and amounts, same outputs) is already recorded: a retry. */
 function isRecordedRefresh(records: Records, req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] }): boolean {
   const key = refreshKey(req.refreshGroupId);
-  const inputsMatch = req.inputs.every((i) => getCoin(records, i.coinPub)?.spends[key]?.amount === i.amount);
-  const outputsMatch = req.outputs.every((o) => {
+  const spends = req.inputs.map((i) => getCoin(records, i.coinPub)?.spends.get(key));
+  if (!spends.every((x, n) => x?.amount === req.inputs[n].amount)) return false;
+  // The outputs are the coins the refresh event that consumed the inputs created.
+  const by = spends[0]!;
+  return req.outputs.every((o, n) => {
     const c = getCoin(records, o.coinPub);
-    return c !== undefined && c.origin.kind === "refresh" && c.origin.id === req.refreshGroupId && c.value === o.value;
+    return c !== undefined && c.kind === "refresh" && c.d === by.d && c.s === by.s && c.i === n && c.value === o.value;
   });
-  return inputsMatch && outputsMatch;
 }
 
 export function decideAbortWithdrawal(records: Records, req: { withdrawalGroupId: string }): Decision {

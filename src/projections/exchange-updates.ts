@@ -25,6 +25,7 @@ export function getUpdateState(records: Records, url: string): UpdateState {
 
 export const exchangeUpdatesProjection: Projection = {
   name: "exchange-updates",
+  tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState } },
   evolveLocal(records, e: LocalEvent) {
     const s = getUpdateState(records, e.data.url);
     switch (e.type) {

@@ -3,24 +3,38 @@
 // the exchange requests. Statuses that depend on the clock (expired
 // denominations) or on this device's in-flight updates are derived at query
 // time, never stored, so the record stays a function of the event set.
-import { produce } from "immer";
+//
+//   ["ex", url]            ExchangeRecord   hot: statuses, registers, a summary of /keys
+//   ["exk", url, device]   KeysFactsData    cold: the full /keys of that device's latest write
+//
+// The hot record is rewritten by every withdrawal (the exchange becomes used,
+// its activity moves); the /keys facts (about 1.4 KB) are written only when
+// they change, and read only by the update decider.
 import { WalletError } from "../errors.ts";
 import { just, noEvents, type Decision, type EventData, type KeysFactsData, type SharedDraft } from "../events/catalogue.ts";
+import { emptyClock, join, type VectorClock } from "../events/clock.ts";
 import type { SharedEvent } from "../events/envelope.ts";
-import type { Projection, Records } from "../events/records.ts";
-import { getResources } from "./resources.ts";
+import type { Key, Projection, RecordCodec, Records } from "../events/records.ts";
 import {
+  clockFromJson,
+  clockToJson,
   contribute,
+  contributionsFromJson,
+  contributionsToJson,
   pruneContributions,
   pruneRegister,
   readRegister,
+  registerFromJson,
+  registerToJson,
   survives,
   writeRegister,
+  type ClockJson,
   type Contributions,
   type Register,
+  type RegisterJson,
 } from "../merge/registers.ts";
-import { join, type VectorClock } from "../events/clock.ts";
 import { canonicalJson } from "../codec/canonical-json.ts";
+import { getResources } from "./resources.ts";
 
 export type ExchangeEntryStatus = "preset" | "ephemeral" | "used";
 export type ExchangeUpdateStatus =
@@ -35,6 +49,17 @@ export type ExchangeTosStatus = "pending" | "proposed" | "accepted";
 export type UpdateOutcome = { ok: true } | { ok: false; code: string; message: string };
 export type TosOffer = { etag: string; termsVersion?: string; languages: string[] };
 
+/**
+ * What the views need of a /keys answer: currency, master key, and when some
+ * denomination can be withdrawn (the union of [stampStart, stampExpireWithdraw)
+ * in seconds, `null` for "never" expiring).
+ */
+export interface KeysSummary {
+  currency: string;
+  masterPub: string;
+  withdrawable: [number, number | null][];
+}
+
 /** One exchange as the log implies it. Every field merges per DESIGN.md's table. */
 export interface ExchangeRecord {
   url: string;
@@ -44,7 +69,8 @@ export interface ExchangeRecord {
   used: Contributions;
   /** Join of the causal pasts of the deletes of this exchange (observed-remove). */
   removed: VectorClock;
-  keys: Register<KeysFactsData>;
+  /** Per device, the summary of its latest /keys; the facts are in ["exk", url, device]. */
+  keys: Register<KeysSummary>;
   /** Outcome of the latest update attempt, success or failure (LWW). */
   outcome: Register<UpdateOutcome>;
   tos: Register<TosOffer>;
@@ -64,23 +90,101 @@ export interface ExchangeListItem {
   lastUpdateErrorInfo?: { code: string; message: string };
 }
 
-export const exchangeKey = (url: string) => ["ex", url];
+export const exchangeKey = (url: string): Key => ["ex", url];
+const keysKey = (url: string, device: string): Key => ["exk", url, device];
 
 function emptyRecord(url: string): ExchangeRecord {
   return {
     url,
-    preset: {},
-    ephemeral: {},
-    used: {},
-    removed: {},
-    keys: {},
-    outcome: {},
-    tos: {},
-    tosAccepted: {},
-    suspended: {},
-    activity: {},
+    preset: new Map(),
+    ephemeral: new Map(),
+    used: new Map(),
+    removed: emptyClock(),
+    keys: new Map(),
+    outcome: new Map(),
+    tos: new Map(),
+    tosAccepted: new Map(),
+    suspended: new Map(),
+    activity: new Map(),
   };
 }
+
+/** The intervals (seconds) in which some denomination can be withdrawn, merged and sorted. */
+export function withdrawableIntervals(keys: KeysFactsData): [number, number | null][] {
+  const spans = keys.denominations
+    .filter((d) => d.stampStart !== "never")
+    .map((d): [number, number | null] => [d.stampStart as number, d.stampExpireWithdraw === "never" ? null : d.stampExpireWithdraw])
+    .filter(([a, b]) => b === null || b > a)
+    .sort((x, y) => x[0] - y[0]);
+  const out: [number, number | null][] = [];
+  for (const [a, b] of spans) {
+    const last = out[out.length - 1];
+    if (last && (last[1] === null || a <= last[1])) {
+      if (last[1] !== null && (b === null || b > last[1])) last[1] = b;
+    } else out.push([a, b]);
+  }
+  return out;
+}
+
+export const summarizeKeys = (keys: KeysFactsData): KeysSummary => ({
+  currency: keys.currency,
+  masterPub: keys.masterPub,
+  withdrawable: withdrawableIntervals(keys),
+});
+
+// ---------------------------------------------------------------- stored form
+
+type ExchangeJson = {
+  url: string;
+  preset: ClockJson;
+  ephemeral: ClockJson;
+  used: ClockJson;
+  removed: ClockJson;
+  keys: RegisterJson<KeysSummary>;
+  outcome: RegisterJson<UpdateOutcome>;
+  tos: RegisterJson<TosOffer>;
+  tosAccepted: RegisterJson<string | null>;
+  suspended: RegisterJson<boolean>;
+  activity: RegisterJson<number>;
+};
+
+const same = <T>(v: T): T => v;
+
+const exchangeCodec: RecordCodec<ExchangeRecord> = {
+  encode: (r): ExchangeJson => ({
+    url: r.url,
+    preset: contributionsToJson(r.preset),
+    ephemeral: contributionsToJson(r.ephemeral),
+    used: contributionsToJson(r.used),
+    removed: clockToJson(r.removed),
+    keys: registerToJson(r.keys, same),
+    outcome: registerToJson(r.outcome, same),
+    tos: registerToJson(r.tos, same),
+    tosAccepted: registerToJson(r.tosAccepted, same),
+    suspended: registerToJson(r.suspended, same),
+    activity: registerToJson(r.activity, same),
+  }),
+  decode: (json) => {
+    const j = json as ExchangeJson;
+    return {
+      url: j.url,
+      preset: contributionsFromJson(j.preset),
+      ephemeral: contributionsFromJson(j.ephemeral),
+      used: contributionsFromJson(j.used),
+      removed: clockFromJson(j.removed),
+      keys: registerFromJson(j.keys, same),
+      outcome: registerFromJson(j.outcome, same),
+      tos: registerFromJson(j.tos, same),
+      tosAccepted: registerFromJson(j.tosAccepted, same),
+      suspended: registerFromJson(j.suspended, same),
+      activity: registerFromJson(j.activity, same),
+    };
+  },
+};
+
+const plainCodec: RecordCodec<unknown> = { encode: same, decode: same };
+
+// ---------------------------------------------------------------- evolve
 
 /** The URL an event concerns, for events that touch an exchange record. */
 function exchangeOf(e: SharedEvent): string | undefined {
@@ -109,74 +213,74 @@ export function assertNever(x: never): never {
   throw new Error(`unhandled case ${JSON.stringify(x)}`);
 }
 
-/** evolve(record, event) → record: pure, one record, immer for the copy. */
-export function evolveExchange(rec: ExchangeRecord | undefined, e: SharedEvent): ExchangeRecord {
-  const base = rec ?? emptyRecord(exchangeOf(e)!);
-  return produce(base, (r) => {
-    switch (e.type) {
-      case "exchange-added":
-        contribute(e.data.preset ? r.preset : r.ephemeral, e);
-        writeRegister(r.activity, e, e.time);
-        return;
-      case "exchange-keys-fetched":
-        contribute(r.ephemeral, e);
-        writeRegister(r.keys, e, e.data.keys);
-        writeRegister<UpdateOutcome>(r.outcome, e, { ok: true });
-        writeRegister(r.activity, e, e.time);
-        return;
-      case "exchange-update-failed":
-        contribute(r.ephemeral, e);
-        writeRegister<UpdateOutcome>(r.outcome, e, { ok: false, code: e.data.code, message: e.data.message });
-        writeRegister(r.activity, e, e.time);
-        return;
-      case "exchange-tos-offered": {
-        const offer: TosOffer = { etag: e.data.etag, languages: e.data.languages };
-        if (e.data.termsVersion !== undefined) offer.termsVersion = e.data.termsVersion;
-        contribute(r.ephemeral, e);
-        writeRegister(r.tos, e, offer);
-        return;
-      }
-      case "exchange-tos-accepted":
-        writeRegister<string | null>(r.tosAccepted, e, e.data.etag);
-        return;
-      case "exchange-tos-forgotten":
-        writeRegister<string | null>(r.tosAccepted, e, null);
-        return;
-      case "exchange-suspended":
-        writeRegister(r.suspended, e, true);
-        return;
-      case "exchange-unsuspended":
-        writeRegister(r.suspended, e, false);
-        return;
-      case "exchange-deleted": {
-        r.removed = join(r.removed, e.deps);
-        for (const c of [r.preset, r.ephemeral, r.used]) pruneContributions(c, r.removed);
-        for (const reg of [r.keys, r.outcome, r.tos, r.tosAccepted, r.suspended, r.activity] as Register<unknown>[]) {
-          pruneRegister(reg, r.removed);
-        }
-        return;
-      }
-      case "coins-withdrawn":
-      case "coins-refreshed":
-        contribute(r.used, e);
-        writeRegister(r.activity, e, e.time);
-        return;
-      case "coin-spent":
-      case "withdrawal-group-aborted":
-        return;
-      default:
-        assertNever(e);
+/** evolve(record, event): changes the record in place (it belongs to the running transaction). */
+export function evolveExchange(records: Records, r: ExchangeRecord, e: SharedEvent): void {
+  switch (e.type) {
+    case "exchange-added":
+      contribute(e.data.preset ? r.preset : r.ephemeral, e);
+      writeRegister(r.activity, e, e.time);
+      return;
+    case "exchange-keys-fetched":
+      contribute(r.ephemeral, e);
+      writeRegister(r.keys, e, summarizeKeys(e.data.keys));
+      records.put(keysKey(r.url, e.device), e.data.keys);
+      writeRegister<UpdateOutcome>(r.outcome, e, { ok: true });
+      writeRegister(r.activity, e, e.time);
+      return;
+    case "exchange-update-failed":
+      contribute(r.ephemeral, e);
+      writeRegister<UpdateOutcome>(r.outcome, e, { ok: false, code: e.data.code, message: e.data.message });
+      writeRegister(r.activity, e, e.time);
+      return;
+    case "exchange-tos-offered": {
+      const offer: TosOffer = { etag: e.data.etag, languages: e.data.languages };
+      if (e.data.termsVersion !== undefined) offer.termsVersion = e.data.termsVersion;
+      contribute(r.ephemeral, e);
+      writeRegister(r.tos, e, offer);
+      return;
     }
-  });
+    case "exchange-tos-accepted":
+      writeRegister<string | null>(r.tosAccepted, e, e.data.etag);
+      return;
+    case "exchange-tos-forgotten":
+      writeRegister<string | null>(r.tosAccepted, e, null);
+      return;
+    case "exchange-suspended":
+      writeRegister(r.suspended, e, true);
+      return;
+    case "exchange-unsuspended":
+      writeRegister(r.suspended, e, false);
+      return;
+    case "exchange-deleted": {
+      r.removed = join(r.removed, e.deps);
+      for (const c of [r.preset, r.ephemeral, r.used]) pruneContributions(c, r.removed);
+      for (const d of pruneRegister(r.keys, r.removed)) records.remove(keysKey(r.url, d));
+      for (const reg of [r.outcome, r.tos, r.tosAccepted, r.suspended, r.activity] as Register<unknown>[]) pruneRegister(reg, r.removed);
+      return;
+    }
+    case "coins-withdrawn":
+    case "coins-refreshed":
+      contribute(r.used, e);
+      writeRegister(r.activity, e, e.time);
+      return;
+    case "coin-spent":
+    case "withdrawal-group-aborted":
+      return;
+    default:
+      assertNever(e);
+  }
 }
 
 export const exchangesProjection: Projection = {
   name: "exchanges",
+  tables: { ex: exchangeCodec, exk: plainCodec },
   evolveShared(records, e) {
     const url = exchangeOf(e);
     if (url === undefined) return;
     const key = exchangeKey(url);
-    records.put(key, evolveExchange(records.get<ExchangeRecord>(key), e));
+    const r = records.get<ExchangeRecord>(key) ?? emptyRecord(url);
+    evolveExchange(records, r, e);
+    records.put(key, r);
   },
 };
 
@@ -189,11 +293,18 @@ export function entryStatus(r: ExchangeRecord): ExchangeEntryStatus | undefined 
   return undefined;
 }
 
+/** The current /keys summary (currency, master key, withdrawable intervals), if any. */
 export const currentKeys = (r: ExchangeRecord) => readRegister(r.keys, r.removed)?.v;
 export const isSuspended = (r: ExchangeRecord) => readRegister(r.suspended, r.removed)?.v === true;
 export const lastActivity = (r: ExchangeRecord) => readRegister(r.activity, r.removed)?.v;
 export const currentTos = (r: ExchangeRecord) => readRegister(r.tos, r.removed)?.v;
 export const acceptedTos = (r: ExchangeRecord) => readRegister(r.tosAccepted, r.removed)?.v ?? undefined;
+
+/** The full facts of the current /keys (the cold record of the winning device). */
+export function currentKeysFacts(records: Records, r: ExchangeRecord): KeysFactsData | undefined {
+  const w = readRegister(r.keys, r.removed);
+  return w && records.get<KeysFactsData>(keysKey(r.url, w.device));
+}
 
 export function tosStatus(r: ExchangeRecord): ExchangeTosStatus {
   const offer = currentTos(r);
@@ -202,13 +313,9 @@ export function tosStatus(r: ExchangeRecord): ExchangeTosStatus {
 }
 
 /** True when some denomination can be withdrawn at `nowMs`. */
-export function hasWithdrawableDenomination(keys: KeysFactsData, nowMs: number): boolean {
+export function hasWithdrawableDenomination(keys: KeysSummary, nowMs: number): boolean {
   const now = Math.floor(nowMs / 1000);
-  return keys.denominations.some(
-    (d) =>
-      (d.stampStart === "never" ? false : d.stampStart <= now) &&
-      (d.stampExpireWithdraw === "never" || d.stampExpireWithdraw > now),
-  );
+  return keys.withdrawable.some(([start, end]) => start <= now && (end === null || end > now));
 }
 
 /**
@@ -357,7 +464,7 @@ export function decideUpdateOutcome(records: Records, req: { url: string; findin
   const url = r.url;
   const f = req.findings;
   const out: SharedDraft[] = [];
-  const known = currentKeys(r);
+  const known = currentKeysFacts(records, r);
   const k = f.keys;
   const last = readRegister(r.outcome, r.removed)?.v;
   if (!k.ok) {

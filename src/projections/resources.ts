@@ -2,7 +2,7 @@
 // groups still waiting for coins. A running count per exchange (a cache of
 // the coin and group records, kept by the coins projection), read by the
 // exchange deciders: a plain delete is refused while it is non-zero.
-import type { Records } from "../events/records.ts";
+import type { RecordCodec, Records } from "../events/records.ts";
 
 export interface ExchangeResources {
   hasResources: boolean;
@@ -39,3 +39,12 @@ export function adjustResources(records: Records, url: string, dCoins: number, d
   if (next.coins === 0 && next.withdrawalGroups === 0) records.remove(key);
   else records.put(key, next);
 }
+
+/** The stored form of the counts: [coins, withdrawalGroups]. */
+export const resourcesCodec: RecordCodec<ResourceRecord> = {
+  encode: (r) => [r.coins, r.withdrawalGroups],
+  decode: (json) => {
+    const [coins, withdrawalGroups] = json as [number, number];
+    return { coins, withdrawalGroups };
+  },
+};

@@ -25,7 +25,7 @@ if (!dir) {
   process.exit(2);
 }
 
-const store = openStore({ path: dir, projections: [exchangesProjection, coinsProjection, exchangeUpdatesProjection] });
+const store = await openStore({ path: dir, projections: [exchangesProjection, coinsProjection, exchangeUpdatesProjection] });
 const dev = store.deviceId;
 
 // Coins this device may still spend, in cents, as the committed projection says.

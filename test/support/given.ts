@@ -12,7 +12,7 @@ import { expect } from "vitest";
 import type { Decision, LocalDraft, SharedDraft } from "../../src/events/catalogue.ts";
 import { emptyClock, join, leq, seqOf, type VectorClock } from "../../src/events/clock.ts";
 import { eventHash, validatePayload, validateSharedEvent, type LocalEvent, type SharedEvent, type WalletEvent } from "../../src/events/envelope.ts";
-import { memoryRecords, type Records } from "../../src/events/records.ts";
+import { memoryRecords, tablesOf, type Records } from "../../src/events/records.ts";
 import { WalletError, type ErrorCode } from "../../src/errors.ts";
 import { coinsProjection } from "../../src/projections/coins.ts";
 import { exchangeUpdatesProjection } from "../../src/projections/exchange-updates.ts";
@@ -60,7 +60,7 @@ export interface When<R> {
 }
 
 export function given(...facts: Fact[]): Given {
-  const records = memoryRecords();
+  const records = memoryRecords(tablesOf(PROJECTIONS));
   const log: SharedEvent[] = [];
   let seen = emptyClock();
   const lamports = new Map<string, number>();

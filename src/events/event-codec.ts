@@ -1,0 +1,70 @@
+// An event's bytes: its canonical JSON, which is both what the store keeps
+// and what its hash (the next event's `prev`) is taken of. Encoding once
+// serves both; decoding is one JSON.parse.
+import * as crypto from "node:crypto";
+import { canonicalJson } from "../codec/canonical-json.ts";
+import { encodeCrock } from "../codec/crockford.ts";
+import { sha512 } from "../codec/hash.ts";
+import type { WalletEvent } from "./envelope.ts";
+
+/** An event as stored: its canonical JSON bytes and the Crockford SHA-512 of them. */
+export interface EncodedEvent {
+  bytes: Buffer;
+  hash: string;
+}
+
+/**
+ * True when every object in `v` has its keys in canonical (code unit) order
+ * and every number is finite: then JSON.stringify(v) is exactly its canonical
+ * JSON, and the native stringifier does the work (about 2.5× faster here).
+ */
+function isCanonicallyOrdered(v: unknown): boolean {
+  if (typeof v !== "object" || v === null) return typeof v !== "number" || Number.isFinite(v);
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!isCanonicallyOrdered(v[i])) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  let prev: string | undefined;
+  for (const k of Object.keys(v)) {
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+    if (!isCanonicallyOrdered((v as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
+
+/** Canonical JSON of a (validated) event: the fast path when it is already in canonical order. */
+export function canonicalEventText(e: WalletEvent): string {
+  return isCanonicallyOrdered(e) ? JSON.stringify(e) : canonicalJson(e);
+}
+
+/** A JSON value with its object keys in canonical order: itself when it already is, else a deep copy. */
+export function canonicalCopy<T>(v: T): T {
+  return isCanonicallyOrdered(v) ? v : (sortedCopy(v) as T);
+}
+
+function sortedCopy(v: unknown): unknown {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) return v.map(sortedCopy);
+  // Null prototype: a key is only ever data here, whatever its name.
+  const o: Record<string, unknown> = Object.create(null);
+  for (const k of Object.keys(v).sort()) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x !== undefined) o[k] = sortedCopy(x);
+  }
+  return o;
+}
+
+// crypto.hash (Node ≥ 20.12) is a one-shot native SHA-512 without a Hash object: ~40% less per event here.
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+const sha512Bytes = (b: Uint8Array): Uint8Array => (oneShot ? oneShot("sha512", b, "buffer") : sha512(b));
+
+/** Hash that names an event's bytes: Crockford SHA-512. */
+export const hashOfBytes = (bytes: Uint8Array): string => encodeCrock(sha512Bytes(bytes));
+
+export function encodeEvent(e: WalletEvent): EncodedEvent {
+  const bytes = Buffer.from(canonicalEventText(e));
+  return { bytes, hash: hashOfBytes(bytes) };
+}

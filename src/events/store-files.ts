@@ -1,0 +1,154 @@
+// The files of a wallet directory, checked before LMDB touches them:
+//
+//   wallet.mdb        LMDB data file
+//   wallet.mdb-lock   LMDB's reader table
+//   WALLET            our marker: this directory holds a wallet (device id, format)
+//
+// lmdb-js crashes the whole process (SIGSEGV or SIGBUS) instead of throwing
+// on some damaged or truncated data files, so what can be checked cheaply is
+// checked here, and the rest by verifyStore in a child process.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync, type Stats } from "node:fs";
+import { join } from "node:path";
+import { WalletError } from "../errors.ts";
+import { asStoreError } from "./store-errors.ts";
+
+export const DATA_FILE = "wallet.mdb";
+export const MARKER_FILE = "WALLET";
+
+export interface Marker {
+  format: string;
+  deviceId: string;
+}
+
+/** Creates the directory if missing; refuses a path that is not a directory. */
+export function ensureDirectory(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" || code === "ENOTDIR") throw new WalletError("store-open-failed", `${path} is not a directory (or lies below a file)`);
+    throw asStoreError(e, `cannot create wallet directory ${path}`);
+  }
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw asStoreError(e, `cannot read wallet directory ${path}`);
+  }
+  if (!st.isDirectory()) throw new WalletError("store-open-failed", `${path} is not a directory`);
+}
+
+export function readMarker(dir: string): Marker | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, MARKER_FILE), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw asStoreError(e, `cannot read ${join(dir, MARKER_FILE)}`);
+  }
+  try {
+    const m = JSON.parse(text) as Marker;
+    if (typeof m.format === "string" && typeof m.deviceId === "string") return m;
+  } catch {
+    // fall through: a marker we cannot read still says a wallet lived here
+  }
+  throw new WalletError("store-corrupt", `${join(dir, MARKER_FILE)} is damaged`);
+}
+
+/** Writes the marker durably (temp file, fsync, rename): it must never be half there. */
+export function writeMarker(dir: string, m: Marker): void {
+  const tmp = join(dir, `${MARKER_FILE}.tmp`);
+  try {
+    const fd = openSync(tmp, "w");
+    try {
+      writeSync(fd, JSON.stringify(m));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, join(dir, MARKER_FILE));
+  } catch (e) {
+    throw asStoreError(e, `cannot write ${join(dir, MARKER_FILE)}`);
+  }
+}
+
+/** Size of the data file, or undefined when it does not exist. */
+export function dataFileSize(dir: string): number | undefined {
+  try {
+    const st = statSync(join(dir, DATA_FILE));
+    if (!st.isFile()) throw new WalletError("store-corrupt", `${join(dir, DATA_FILE)} is not a file`);
+    return st.size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw asStoreError(e, `cannot read ${join(dir, DATA_FILE)}`);
+  }
+}
+
+/** The lock file LMDB keeps beside the data file must be a file (a directory there crashes lmdb). */
+export function checkLockFile(dir: string): void {
+  try {
+    const st = statSync(join(dir, `${DATA_FILE}-lock`));
+    if (!st.isFile()) throw new WalletError("store-corrupt", `${join(dir, `${DATA_FILE}-lock`)} is not a file`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw asStoreError(e, `cannot read ${join(dir, `${DATA_FILE}-lock`)}`);
+  }
+}
+
+const LMDB_MAGIC = 0xbeefc0de;
+const NO_PAGE = 0xffffffffffffffffn;
+
+/**
+ * What LMDB checks first, checked here without crashing: both meta pages carry
+ * the magic (after the page header: 16 bytes in stock LMDB, 24 in the lmdb-js
+ * fork), the page size is plausible, and the root pages of the newer meta
+ * page's two trees lie inside the file (a file cut short below them would make
+ * lmdb-js fault). The file may legitimately end before the meta page's last
+ * page (LMDB's own comment: the free list can hold the final pages), so that
+ * is not checked. Damage inside pages is for verifyStore.
+ */
+export function checkDataFile(dir: string): void {
+  const file = join(dir, DATA_FILE);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw asStoreError(e, `cannot read ${file}`);
+  }
+  const corrupt = (why: string) => new WalletError("store-corrupt", `${file} is not a usable LMDB data file: ${why}`);
+  try {
+    const size = statSync(file).size;
+    if (size === 0) return;
+    const read = (pos: number, len: number) => {
+      const b = Buffer.alloc(len);
+      return b.subarray(0, readSync(fd, b, 0, len, pos));
+    };
+    // Meta layout after the magic: version u32, address u64, mapsize u64, two 48-byte db records
+    // (free db at +24, main db at +72; a db record's u32 at +0 is the page size in the free db,
+    // its root page u64 at +40), last page u64 at +120, txn id u64 at +128.
+    const meta = (pos: number) => {
+      const b = read(pos, 24 + 136);
+      const base = [16, 24].find((o) => b.length >= o + 136 && b.readUInt32LE(o) === LMDB_MAGIC);
+      if (base === undefined) return undefined;
+      return {
+        base,
+        pageSize: b.readUInt32LE(base + 24),
+        roots: [b.readBigUInt64LE(base + 24 + 40), b.readBigUInt64LE(base + 72 + 40)],
+        txn: b.readBigUInt64LE(base + 128),
+      };
+    };
+    const m0 = meta(0);
+    if (!m0) throw corrupt("no LMDB header (damaged or foreign)");
+    const ps = m0.pageSize;
+    if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) throw corrupt(`implausible page size ${ps}`);
+    const m1 = meta(ps);
+    if (!m1 || m1.base !== m0.base) throw corrupt("the second meta page is damaged");
+    const newer = m1.txn > m0.txn ? m1 : m0;
+    for (const root of newer.roots) {
+      if (root !== NO_PAGE && (root + 1n) * BigInt(ps) > BigInt(size)) throw corrupt(`truncated: ${size} bytes, a root page ${root} lies beyond the end`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
