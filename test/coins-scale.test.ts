@@ -263,7 +263,7 @@ describe(`a wallet holding ${COINS.toLocaleString("en")} coins`, () => {
     await w.close();
     // Pretend the projections were written by another engine version.
     const env = open({ path: join(path, "wallet.mdb"), maxDbs: 12 });
-    await env.openDB({ name: "meta", encoding: "binary" }).put("projectionVersion", sealJson(-1));
+    await env.openDB({ name: "meta", encoding: "binary" }).put("projectionVersion", sealJson(-1, "meta:projectionVersion"));
     await env.close();
 
     const reopened = await counter.during(() => timed(() => openWallet({ path })));

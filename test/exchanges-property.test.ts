@@ -161,7 +161,8 @@ describe("DD 48 exchange lifecycle on random histories", () => {
         const models = servers.map(freshServerModel);
         const dir = mkdtempSync(join(tmpdir(), "dd48-prop-"));
         const clock = { t: NOW };
-        const w = await openWallet({ path: dir, now: () => clock.t, httpTimeoutMs: 150 });
+        // 500 ms: a hanging exchange must time out, but a loaded CI machine must not make a healthy one look hung.
+        const w = await openWallet({ path: dir, now: () => clock.t, httpTimeoutMs: 500 });
         // Exchanges this run made used and has not deleted since.
         const usedModel = new Set<string>();
         try {

@@ -1,11 +1,12 @@
 // The event catalogue: every fact the engine records, past tense, data only.
 // Adding an event type is one entry in `catalogue` below; its TypeScript type,
 // its runtime validation and its scope (shared vs device-local) follow.
-import { normalizeAmount } from "../codec/amounts.ts";
+import { AMOUNT_MAX_VALUE } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
 import {
   array,
   bool,
+  boundedStr,
   literal,
   nat,
   nonEmptyStr,
@@ -20,26 +21,34 @@ import {
 } from "./schema.ts";
 
 /** Amounts inside events are in canonical form, so sums and hashes agree on every device. */
+/** Ids (coins, groups, spends, etags) end up in store keys: bounded like the requests that make them. */
+const id = boundedStr(512);
+
+// Canonical amounts match this exactly (no leading zeros, no trailing fraction zeros); the value bound is checked apart.
+const CANONICAL_AMOUNT = /^[A-Za-z][A-Za-z0-9_-]{0,11}:(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,7}[1-9])?$/;
+
 const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
-  try {
-    return normalizeAmount(s) === s;
-  } catch {
-    return false;
-  }
+  if (!CANONICAL_AMOUNT.test(s)) return false;
+  return Number(s.slice(s.indexOf(":") + 1).split(".")[0]) <= AMOUNT_MAX_VALUE;
 });
 
-const baseUrl = pattern("a canonical base URL (scheme://host/path/)", (s) => {
+// Few distinct URLs pass through a wallet: remember the ones already found canonical (URL parsing is the costly part).
+const canonicalUrls = new Set<string>();
+const baseUrl = pattern("a canonical base URL (scheme://host/path/) of at most 1024 bytes", (s) => {
+  if (canonicalUrls.has(s)) return true;
   try {
-    return canonicalizeBaseUrl(s) === s;
+    if (s.length > 1024 || canonicalizeBaseUrl(s) !== s) return false;
   } catch {
     return false;
   }
+  if (canonicalUrls.size < 4096) canonicalUrls.add(s);
+  return true;
 });
 
 const timestamp = union(nat, literal("never"));
 
 const denomination = object({
-  denomPubHash: nonEmptyStr,
+  denomPubHash: id,
   cipher: str,
   value: amount,
   feeWithdraw: amount,
@@ -67,8 +76,8 @@ export const keysFacts = object({
 export type KeysFactsData = Infer<typeof keysFacts>;
 
 const coin = object({
-  coinPub: nonEmptyStr,
-  denomPubHash: nonEmptyStr,
+  coinPub: id,
+  denomPubHash: id,
   value: amount,
   coinPriv: optional(str),
   blindingKey: optional(str),
@@ -86,9 +95,9 @@ export const catalogue = {
   "exchange-keys-fetched": shared(object({ url: baseUrl, keys: keysFacts })),
   "exchange-update-failed": shared(object({ url: baseUrl, code: nonEmptyStr, message: str })),
   "exchange-tos-offered": shared(
-    object({ url: baseUrl, etag: nonEmptyStr, termsVersion: optional(str), languages: array(str) }),
+    object({ url: baseUrl, etag: id, termsVersion: optional(str), languages: array(str) }),
   ),
-  "exchange-tos-accepted": shared(object({ url: baseUrl, etag: nonEmptyStr })),
+  "exchange-tos-accepted": shared(object({ url: baseUrl, etag: id })),
   "exchange-tos-forgotten": shared(object({ url: baseUrl })),
   "exchange-suspended": shared(object({ url: baseUrl })),
   "exchange-unsuspended": shared(object({ url: baseUrl })),
@@ -98,21 +107,21 @@ export const catalogue = {
   // Coins.
   "coins-withdrawn": shared(
     refine(
-      object({ url: baseUrl, withdrawalGroupId: nonEmptyStr, amount: optional(amount), coins: array(coin) }),
+      object({ url: baseUrl, withdrawalGroupId: id, amount: optional(amount), coins: array(coin) }),
       (d) => d.coins.length > 0 || d.amount !== undefined,
       "needs coins, or an amount when the withdrawal is still pending",
     ),
   ),
-  "coin-spent": shared(object({ spendId: nonEmptyStr, coinPub: nonEmptyStr, amount, purchaseId: optional(str) })),
+  "coin-spent": shared(object({ spendId: id, coinPub: id, amount, purchaseId: optional(str) })),
   "coins-refreshed": shared(
     object({
-      refreshGroupId: nonEmptyStr,
+      refreshGroupId: id,
       url: baseUrl,
-      inputs: array(object({ coinPub: nonEmptyStr, amount }), { min: 1 }),
+      inputs: array(object({ coinPub: id, amount }), { min: 1 }),
       outputs: array(coin),
     }),
   ),
-  "withdrawal-group-aborted": shared(object({ withdrawalGroupId: nonEmptyStr })),
+  "withdrawal-group-aborted": shared(object({ withdrawalGroupId: id })),
 
   // Device-local: never exported, never in the hash chain or vector clock.
   "exchange-update-attempted": local(object({ url: baseUrl })),

@@ -16,6 +16,7 @@ export interface Schema<T> {
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 const fail = (path: string, reason: string): Problem => ({ path, reason });
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 function primitive<T>(name: string, ok: (v: unknown) => boolean): Schema<T> {
   return { check: (v, path) => (ok(v) ? undefined : fail(path, `expected ${name}`)) };
@@ -30,6 +31,11 @@ export const nat: Schema<number> = primitive(
   (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
 );
 export const unknownValue: Schema<unknown> = { check: () => undefined };
+
+/** A non-empty string of at most `maxBytes` UTF-8 bytes (ids end up in store keys, which LMDB bounds). */
+export function boundedStr(maxBytes: number): Schema<string> {
+  return primitive(`a non-empty string of at most ${maxBytes} bytes`, (v) => typeof v === "string" && v.length > 0 && (v.length * 3 <= maxBytes || Buffer.byteLength(v) <= maxBytes));
+}
 
 /** A string that satisfies `test` (e.g. an amount or a canonical URL). */
 export function pattern(name: string, test: (s: string) => boolean): Schema<string> {
@@ -114,15 +120,16 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
       const o = v as Record<string, unknown>;
       for (const k of keys) {
         const s = shape[k];
-        if (!(k in o) || o[k] === undefined) {
+        if (!hasOwn(o, k) || o[k] === undefined) {
           if (s.optional) continue;
           return fail(`${path}.${k}`, "is required");
         }
         const p = s.check(o[k], `${path}.${k}`);
         if (p) return p;
       }
+      // Own properties only: "constructor" or "__proto__" in a payload is an unknown field, never a prototype's.
       for (const k of Object.keys(o)) {
-        if (!(k in shape)) return fail(`${path}.${k}`, "is not a known field");
+        if (!hasOwn(shape, k)) return fail(`${path}.${k}`, "is not a known field");
       }
       return undefined;
     },

@@ -24,7 +24,7 @@ import { emptyClock, isDeviceId, type VectorClock } from "./clock.ts";
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
 import { canonicalCopy, encodeEvent, hashOfBytes, type EncodedEvent } from "./event-codec.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
-import { plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
+import { keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, seal, sealJson, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
 import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
@@ -98,6 +98,9 @@ export interface Store {
 }
 
 const head = (d: string): Key => ["head", d];
+/** What a value's checksum binds it to: its key (sealed-value.ts). */
+const logTag = (device: string, seq: number) => `log:${device}:${seq}`;
+const tagOf = (key: Key | string) => (typeof key === "string" ? `meta:${key}` : `meta:${keyId(key)}`);
 
 /** Opens (or creates) the store of one wallet directory, taking its writer lock. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
@@ -146,9 +149,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   const getMeta = <T>(key: Key | string): T | undefined => {
     const v = meta.get(key);
-    return v === undefined ? undefined : unsealJson<T>(v, `meta ${JSON.stringify(key)}`);
+    return v === undefined ? undefined : unsealJson<T>(v, tagOf(key), `meta ${JSON.stringify(key)}`);
   };
-  const putMeta = (key: Key | string, v: unknown) => void meta.put(key, sealJson(v));
+  const putMeta = (key: Key | string, v: unknown) => void meta.put(key, sealJson(v, tagOf(key)));
 
   const { deviceId, rootSeed } = initMeta(root, getMeta, putMeta, log, opts);
   if (!hasMarker) writeMarker(dir, { format: FORMAT.name, deviceId });
@@ -158,7 +161,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   for (const { key, value } of meta.getRange({ start: ["head"] })) {
     const k = key as Key;
     if (!Array.isArray(k) || k[0] !== "head") break;
-    heads.set(k[1] as string, unsealJson<Head>(value, `head of ${String(k[1])}`));
+    heads.set(k[1] as string, unsealJson<Head>(value, tagOf(k), `head of ${String(k[1])}`));
   }
   let maxLamport = getMeta<number>("lamport") ?? 0;
   let localNext = getMeta<number>("localNext") ?? 1;
@@ -168,7 +171,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   const decodeRecord = (key: Key, stored: Buffer): unknown => {
     const codec = tables[key[0] as string];
     if (!codec) throw damaged(`record ${JSON.stringify(key)}`, "of a table no projection owns");
-    return codec.decode(unsealJson(stored, `record ${JSON.stringify(key)}`), key);
+    return codec.decode(unsealJson(stored, keyId(key), `record ${JSON.stringify(key)}`), key);
   };
 
   function* range(prefix: Key): Iterable<{ key: Key; value: Buffer }> {
@@ -187,7 +190,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     put(key, value) {
       const codec = tables[key[0] as string];
       if (!codec) throw new Error(`no record table ${String(key[0])}`);
-      proj.put(key, sealJson(codec.encode(value)));
+      proj.put(key, sealJson(codec.encode(value), keyId(key)));
     },
     remove: (key) => void proj.remove(key),
     *range(prefix) {
@@ -210,7 +213,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     const where = `event ${device}:${seq}`;
     let e: SharedEvent;
     try {
-      e = JSON.parse(unseal(stored, where).toString("utf8")) as SharedEvent;
+      e = JSON.parse(unseal(stored, logTag(device, seq), where).toString("utf8")) as SharedEvent;
     } catch (err) {
       throw err instanceof WalletError ? err : damaged(where, "not JSON");
     }
@@ -226,7 +229,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   function* rangeBytes(d: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }> {
     for (const { key, value } of log.getRange({ start: [d, from], end: [d, to + 1] })) {
       const seq = (key as [string, number])[1];
-      yield { seq, bytes: unseal(value, `event ${d}:${seq}`) };
+      yield { seq, bytes: unseal(value, logTag(d, seq), `event ${d}:${seq}`) };
     }
   }
 
@@ -250,14 +253,14 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   }
 
   function* localEvents(): Iterable<LocalEvent> {
-    for (const { key, value } of local.getRange({})) yield unsealJson<LocalEvent>(value, `local event ${String(key)}`);
+    for (const { key, value } of local.getRange({})) yield unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`);
   }
 
   /** The stored head of each device must be the hash of its newest stored event: the chain is whole at its ends. */
   for (const [d, h] of heads) {
     const stored = log.get([d, h.seq]);
     if (stored === undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq} is missing`);
-    if (hashOfBytes(unseal(stored, `event ${d}:${h.seq}`)) !== h.hash) throw damaged(`head of ${d}`, `event ${d}:${h.seq} does not hash to the recorded head`);
+    if (hashOfBytes(unseal(stored, logTag(d, h.seq), `event ${d}:${h.seq}`)) !== h.hash) throw damaged(`head of ${d}`, `event ${d}:${h.seq} does not hash to the recorded head`);
     if (log.get([d, h.seq + 1]) !== undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq + 1} lies beyond the head`);
   }
 
@@ -310,7 +313,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
 
     const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
-      log.put([e.device, e.seq], seal(enc.bytes));
+      log.put([e.device, e.seq], seal(enc.bytes, logTag(e.device, e.seq)));
       staged.set(e.device, { seq: e.seq, hash: enc.hash, lamport: e.lamport });
       if (e.lamport > lamport) lamport = e.lamport;
       evolveShared(overlay.records, e);
@@ -332,7 +335,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
           }
           // The device's own events are held to the rules its peers apply on import.
           validatePayload(draft.type, draft.data, "new event");
-          if (lamport + 1 > MAX_LAMPORT) throw new WalletError("import-bad-lamport", `lamport ${lamport + 1} is beyond ${MAX_LAMPORT}`);
+          if (lamport + 1 >= MAX_LAMPORT) throw new WalletError("import-bad-lamport", `lamport ${lamport + 1} is not below ${MAX_LAMPORT}`);
           const h = headOf(deviceId);
           // Envelope keys in canonical order, so the event encodes on the fast path.
           const e = {
@@ -358,7 +361,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
         }
         validatePayload(draft.type, draft.data, "new local event");
         const e = { n: nextLocal++, time, ...draft } as LocalEvent;
-        local.put(e.n, sealJson(e));
+        local.put(e.n, sealJson(e, `local:${e.n}`));
         evolveLocal(overlay.records, e);
         return e;
       },

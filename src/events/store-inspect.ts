@@ -1,0 +1,148 @@
+// A full walk of a wallet store, read-only: every value's checksum, every
+// event's envelope and hash chain, every record's decoding, and the
+// projections against a fold of the log. It may meet pages so damaged that
+// lmdb-js crashes the process: run it in a child process (verifyStore does).
+import { join } from "node:path";
+import { open } from "lmdb";
+import { isWalletError } from "../errors.ts";
+import { validateSharedEvent, type LocalEvent, type SharedEvent } from "./envelope.ts";
+import { canonicalEventText, hashOfBytes } from "./event-codec.ts";
+import { keyId, memoryRecords, plainView, tablesOf, type Key, type Projection } from "./records.ts";
+import { unseal, unsealJson } from "./sealed-value.ts";
+import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, readMarker } from "./store-files.ts";
+
+export interface InspectReport {
+  ok: boolean;
+  /** What is wrong, one line each (the first 100). */
+  problems: string[];
+  events: number;
+  records: number;
+}
+
+const MAX_PROBLEMS = 100;
+
+/** Walks the store in `dir` and reports what is damaged; never writes. */
+export async function inspectStore(dir: string, projections: Projection[]): Promise<InspectReport> {
+  const problems: string[] = [];
+  const problem = (p: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(p);
+  };
+  const report = (events: number, records: number): InspectReport => ({ ok: problems.length === 0, problems, events, records });
+  const attempt = <T>(what: string, f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (e) {
+      problem(`${what}: ${isWalletError(e) ? e.message : (e as Error).message}`);
+      return undefined;
+    }
+  };
+
+  const marker = attempt("marker", () => readMarker(dir));
+  const size = attempt("data file", () => dataFileSize(dir));
+  if (size === undefined || size === 0) {
+    problem(marker ? `${DATA_FILE} is ${size === undefined ? "missing" : "empty"} beside the wallet marker` : `no wallet in ${dir}`);
+    return report(0, 0);
+  }
+  attempt("lock file", () => checkLockFile(dir));
+  attempt("data file", () => checkDataFile(dir));
+  if (problems.length > 0) return report(0, 0);
+
+  const env = open({ path: join(dir, DATA_FILE), readOnly: true, encoding: "binary", maxDbs: 8 });
+  try {
+    const db = (name: string) => env.openDB({ name, encoding: "binary" });
+    const meta = db("meta");
+    const log = db("log");
+    const local = db("local");
+    const proj = db("proj");
+    const tables = tablesOf(projections);
+
+    const heads = new Map<string, { seq: number; hash: string; lamport: number }>();
+    for (const { key, value } of meta.getRange({})) {
+      const tag = typeof key === "string" ? `meta:${key}` : `meta:${keyId(key as Key)}`;
+      const v = attempt(`meta ${JSON.stringify(key)}`, () => unsealJson<unknown>(value, tag, `meta ${JSON.stringify(key)}`));
+      if (Array.isArray(key) && key[0] === "head" && v !== undefined) heads.set(key[1] as string, v as { seq: number; hash: string; lamport: number });
+    }
+
+    // The log, device by device in seq order: dense, chained, canonical, valid, ending at the recorded head.
+    const lamports = new Map<string, number[]>();
+    const events: SharedEvent[] = [];
+    let expected: { device: string; seq: number; prev?: string } | undefined;
+    for (const { key, value } of log.getRange({})) {
+      const [d, s] = key as [string, number];
+      const where = `event ${d}:${s}`;
+      if (!expected || expected.device !== d) {
+        if (expected) closeDevice(expected);
+        expected = { device: d, seq: 1 };
+      }
+      if (s !== expected.seq) problem(`${where}: expected ${d}:${expected.seq} (the log of ${d} has a gap)`);
+      const bytes = attempt(where, () => unseal(value, `log:${d}:${s}`, where));
+      if (!bytes) {
+        expected = { device: d, seq: s + 1 };
+        continue;
+      }
+      const e = attempt(where, () => validateSharedEvent(JSON.parse(bytes.toString("utf8")), where));
+      if (!e) {
+        expected = { device: d, seq: s + 1 };
+        continue;
+      }
+      if (e.device !== d || e.seq !== s) problem(`${where}: holds ${e.device}:${e.seq}`);
+      if (canonicalEventText(e) !== bytes.toString("utf8")) problem(`${where}: is not stored in canonical form`);
+      if (e.prev !== expected.prev) problem(`${where}: does not chain to ${d}:${s - 1}`);
+      let ls = lamports.get(d);
+      if (!ls) lamports.set(d, (ls = []));
+      ls[s] = e.lamport;
+      events.push(e);
+      expected = { device: d, seq: s + 1, prev: hashOfBytes(bytes) };
+    }
+    if (expected) closeDevice(expected);
+    function closeDevice(x: { device: string; seq: number; prev?: string }) {
+      const h = heads.get(x.device);
+      if (!h) problem(`the log holds events of ${x.device}, which has no recorded head`);
+      else if (h.seq !== x.seq - 1 || h.hash !== x.prev) problem(`the log of ${x.device} ends at ${x.seq - 1}, but its head says ${h.seq}`);
+    }
+    for (const d of heads.keys()) if (!lamports.has(d)) problem(`the head of ${d} names events the log does not hold`);
+    for (const e of events) {
+      for (const [d, s] of Object.entries(e.deps)) {
+        const l = lamports.get(d)?.[s];
+        if (l === undefined) problem(`event ${e.device}:${e.seq}: depends on ${d}:${s}, which the log does not hold`);
+        else if (e.lamport <= l) problem(`event ${e.device}:${e.seq}: lamport not above its dependency ${d}:${s}`);
+      }
+    }
+
+    const localEvents: LocalEvent[] = [];
+    for (const { key, value } of local.getRange({})) {
+      const e = attempt(`local event ${String(key)}`, () => unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`));
+      if (e) localEvents.push(e);
+    }
+
+    // The stored projections, decoded; then a fold of the log, which they must equal.
+    const stored: { key: Key; value: unknown }[] = [];
+    for (const { key, value } of proj.getRange({})) {
+      const k = key as Key;
+      const where = `record ${JSON.stringify(k)}`;
+      const codec = tables[k[0] as string];
+      if (!codec) {
+        problem(`${where}: of a table no projection owns`);
+        continue;
+      }
+      const v = attempt(where, () => plainView(codec.decode(unsealJson(value, keyId(k), where), k)));
+      if (v !== undefined) stored.push({ key: k, value: v });
+    }
+    if (problems.length === 0) {
+      const fold = memoryRecords(tables);
+      events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+      attempt("fold of the log", () => {
+        for (const e of events) for (const p of projections) p.evolveShared?.(fold, e);
+        for (const e of localEvents) for (const p of projections) p.evolveLocal?.(fold, e);
+      });
+      const want = fold.dump();
+      const a = new Map(stored.map((r) => [keyId(r.key), JSON.stringify(r.value)]));
+      const b = new Map(want.map((r) => [keyId(r.key), JSON.stringify(r.value)]));
+      for (const [k, v] of b) if (a.get(k) !== v) problem(`record ${k.replaceAll("\u0000", "/")}: differs from a fold of the log`);
+      for (const k of a.keys()) if (!b.has(k)) problem(`record ${k.replaceAll("\u0000", "/")}: is not implied by the log`);
+    }
+    return report(events.length, stored.length);
+  } finally {
+    await env.close();
+  }
+}
