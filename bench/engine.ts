@@ -9,6 +9,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { SharedDraft } from "../src/events/catalogue.ts";
 import { openStore } from "../src/events/store.ts";
+import { exportFrom, importInto } from "../src/merge/log-merge.ts";
 import { coinsProjection } from "../src/projections/coins.ts";
 import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
 import { exchangesProjection } from "../src/projections/exchanges.ts";
@@ -31,6 +32,15 @@ export interface Appender {
   /** One write transaction (one commit, one fsync) for `drafts`. */
   appendTransaction(drafts: SharedDraft[]): void;
   eventCount(): number;
+  /**
+   * Merging without leaving the store, for the untimed replay of multi-device
+   * histories: the same functions the wallet's exportEvents/importEvents call.
+   * (Closing a store and reopening it as a wallet hundreds of times tripped the
+   * store's damaged-file check at 100k events: see the issue note.)
+   */
+  vectorClock(): VectorClock;
+  exportEvents(since: VectorClock): WalletEvent[];
+  importEvents(events: WalletEvent[]): { added: number; known: number };
   close(): Promise<void>;
 }
 
@@ -46,6 +56,9 @@ export function openAppender(path: string, deviceId: string): Appender {
       store.write((tx) => tx.appendOwn(drafts, EVENT_TIME));
     },
     eventCount: () => store.eventCount(),
+    vectorClock: () => store.clock(),
+    exportEvents: (since) => exportFrom(store, since) as WalletEvent[],
+    importEvents: (events) => store.write((tx) => importInto(tx, events)),
     close: () => store.close(),
   };
 }

@@ -12,7 +12,7 @@
 import { cpSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readChunks, rechunk, writeChunks } from "./chunk-file.ts";
-import { openAppender, openBenchWallet, type Appender, type BenchWallet, type SharedDraft, type WalletEvent } from "./engine.ts";
+import { openAppender, openBenchWallet, type Appender, type SharedDraft, type WalletEvent } from "./engine.ts";
 import { generateHistory, type HistoryStep } from "./history.ts";
 import { rawBatchedPut } from "./raw.ts";
 
@@ -91,34 +91,23 @@ export async function prepareMulti(dir: string, seed: number, n: number): Promis
   const root = join(dir, "multi");
   mkdirSync(root, { recursive: true });
   const paths = MULTI_DEVICES.map((d) => join(root, d));
-  const appenders: (Appender | undefined)[] = MULTI_DEVICES.map(() => undefined);
-  const closeAppender = async (d: number) => {
-    await appenders[d]?.close();
-    appenders[d] = undefined;
-  };
-  const asWallet = async <T>(d: number, fn: (w: BenchWallet) => Promise<T>): Promise<T> => {
-    await closeAppender(d);
-    const w = await openBenchWallet(paths[d], MULTI_DEVICES[d]);
-    try {
-      return await fn(w);
-    } finally {
-      await w.close();
+  const devices: Appender[] = MULTI_DEVICES.map((d, i) => openAppender(paths[i], d));
+  try {
+    for (const step of generateHistory({ seed, devices: MULTI_DEVICES, events: n, maxBurst: 500 })) {
+      if (step.kind === "append") {
+        devices[step.device].appendTransaction(step.drafts);
+      } else {
+        const events = devices[step.from].exportEvents(devices[step.to].vectorClock());
+        const r = devices[step.to].importEvents(events);
+        if (r.added !== events.length) throw new Error(`merge ${step.from} → ${step.to} added ${r.added} of ${events.length}`);
+      }
     }
-  };
-  for (const step of generateHistory({ seed, devices: MULTI_DEVICES, events: n, maxBurst: 500 })) {
-    if (step.kind === "append") {
-      const d = step.device;
-      appenders[d] ??= openAppender(paths[d], MULTI_DEVICES[d]);
-      appenders[d].appendTransaction(step.drafts);
-    } else {
-      const since = await asWallet(step.to, (w) => w.vectorClock());
-      const events = await asWallet(step.from, (w) => w.exportEvents(since));
-      const r = await asWallet(step.to, (w) => w.importEvents(events));
-      if (r.added !== events.length) throw new Error(`merge ${step.from} → ${step.to} added ${r.added} of ${events.length}`);
-    }
+  } finally {
+    for (const a of devices) await a.close();
   }
-  for (let d = 0; d < MULTI_DEVICES.length; d++) await closeAppender(d);
-  const all = await asWallet(0, (w) => w.exportEvents());
+  const w = await openBenchWallet(paths[0], MULTI_DEVICES[0]);
+  const all = await w.exportEvents();
+  await w.close();
   if (all.length !== n) throw new Error(`the merged history holds ${all.length} events, expected ${n}`);
   await writeEvents(p.events, all);
   renameSync(paths[0], p.wallet);

@@ -17,6 +17,8 @@ export interface RunData {
   config: BenchConfig;
   runs: RunRecord[];
   prepare: RunRecord[];
+  /** Cases whose process failed; their figures are missing from the tables. */
+  failures: { case: string; n: number; message: string }[];
   totalSeconds: number;
 }
 
@@ -305,6 +307,10 @@ export function renderMarkdown(d: RunData, m: Machine, when: string): string {
     const o = by("ours");
     if (!o) continue;
     lines.push(`| ${k(n)} | ${int(o.encodedBytes)} B | ${int(o.rawLmdbBytes ?? NaN)} B | ${int(o.gzipJsonBytes ?? NaN)} B | ${int(by("Yjs")?.encodedBytes ?? NaN)} B | ${int(by("Automerge")?.encodedBytes ?? NaN)} B |`);
+  }
+  if ((d.failures ?? []).length > 0) {
+    lines.push("", "## Failed cases (left out of every table above)", "");
+    for (const f of d.failures) lines.push(`- ${f.case} at N = ${k(f.n)}: ${f.message}`);
   }
   lines.push("", "## Untimed preparation", "", "| N | step | seconds |", "| ---: | --- | ---: |");
   for (const p of d.prepare) lines.push(`| ${k(p.n)} | ${p.case} | ${num(p.ms / 1000, 1)} |`);

@@ -32,15 +32,21 @@ const PEERS = ["merge-ours", "merge-yjs", "merge-automerge"];
 const started = performance.now();
 const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${s}`);
 
-function runCase(name: string, args: CaseArgs): CaseResult & { maxRssBytes: number } {
+/** A failed case is logged and recorded, and the run goes on: one flaky case must not lose an hour of figures. */
+const failures: { case: string; n: number; message: string }[] = [];
+
+function runCase(name: string, args: CaseArgs): (CaseResult & { maxRssBytes: number }) | undefined {
   const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", CASE_SCRIPT, name, JSON.stringify(args)], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
     encoding: "utf8",
     maxBuffer: 1 << 26,
   });
   const line = child.stdout.split("\n").find((l) => l.startsWith("RESULT "));
   if (child.status !== 0 || !line) {
-    throw new Error(`case ${name} (n=${args.n}) failed: exit ${child.status ?? child.signal}\n${child.stdout}`);
+    const message = `exit ${child.status ?? child.signal}: ${(child.stderr ?? "").split("\n").find((l) => /Error/.test(l)) ?? "no error line"}`;
+    failures.push({ case: name, n: args.n, message });
+    log(`n=${args.n} ${name} FAILED (${message})`);
+    return undefined;
   }
   return JSON.parse(line.slice("RESULT ".length));
 }
@@ -60,6 +66,7 @@ function main(config: BenchConfig) {
       const args = (scratch: string): CaseArgs => ({ data, scratch, seed: config.seed, n, chunk: config.chunk, importChunk: config.importChunk, tail: config.durable });
       for (const name of ["prepare-own", "prepare-multi"]) {
         const r = runCase(name, args(""));
+        if (!r) throw new Error(`cannot prepare the history of ${n} events`);
         prepare.push({ case: name, n, rep: 0, ...r });
         log(`n=${n} ${name}: ${(r.ms / 1000).toFixed(1)} s (untimed setup)`);
       }
@@ -70,6 +77,7 @@ function main(config: BenchConfig) {
             const scratch = ws.fresh(`${name}-${n}`);
             const r = runCase(name, args(scratch));
             rmSync(scratch, { recursive: true, force: true });
+            if (!r) continue;
             runs.push({ case: name, n, rep, ...r });
             log(`n=${n} rep ${rep} ${name}: ${fmt(r)}`);
           }
@@ -84,6 +92,7 @@ function main(config: BenchConfig) {
           const scratch = ws.fresh(`${name}-${n}`);
           const r = runCase(name, { data: "", scratch, seed: config.seed, n, chunk: config.chunk, importChunk: config.importChunk, tail: 0 });
           rmSync(scratch, { recursive: true, force: true });
+          if (!r) continue;
           runs.push({ case: name, n, rep, ...r });
           log(`peers n=${n}/device rep ${rep} ${name}: merge ${(r.ms / 1000).toFixed(2)} s, encoded ${r.peer!.encodedBytes} B, RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB`);
         }
@@ -92,7 +101,7 @@ function main(config: BenchConfig) {
   } finally {
     ws.remove();
   }
-  const files = writeResults({ config, runs, prepare, totalSeconds: (performance.now() - started) / 1000 });
+  const files = writeResults({ config, runs, prepare, failures, totalSeconds: (performance.now() - started) / 1000 });
   log(`written: ${files.join(", ")}`);
 }
 
