@@ -10,7 +10,7 @@ import { DEFAULT_MAX_PLAIN_BYTES, decryptBackupBytes, encryptBackupBytes } from 
 import { canonicalJson } from "../src/codec/canonical-json.ts";
 import { encodeCrock } from "../src/codec/crockford.ts";
 import { sha512 } from "../src/codec/hash.ts";
-import { eventMix } from "./event-mix.ts";
+import { generateHistory } from "./history.ts";
 import { median, timeMs } from "./measure.ts";
 import { machineInfo } from "./report.ts";
 
@@ -31,7 +31,8 @@ export function backupLikeJson(bytes: number): string {
   let prev: string | undefined;
   // Drafts come in batches so the mix keeps its shape at every size.
   for (let batch = 0; size < bytes; batch++) {
-    for (const d of eventMix(`backup-${batch}`, 2_000)) {
+    const drafts = [...generateHistory({ seed: batch + 1, devices: ["bench"], events: 2_000 })].flatMap((s) => (s.kind === "append" ? s.drafts : []));
+    for (const d of drafts) {
       const seq = events.length + 1;
       const e = {
         device,

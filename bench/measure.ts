@@ -1,5 +1,6 @@
-// Timing on a noisy shared machine: every figure is the median of several
-// repetitions, and each ratio compares medians taken in the same process run.
+// Timing and statistics. Every figure is the median of repetitions with its
+// min and max; a ratio is computed per repetition (ours and its ceiling ran
+// next to each other) and then summarized the same way.
 
 /** Milliseconds taken by `fn` (high-resolution clock). */
 export function timeMs(fn: () => void): number {
@@ -14,6 +15,23 @@ export async function timeMsAsync(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t0) / 1e6;
 }
 
+/** A full collection before a timed phase, when node runs with --expose-gc. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Peak resident set size of this process so far, in bytes (Linux reports KiB). */
+export function maxRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
 export function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -21,32 +39,6 @@ export function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-/** Events per second for `count` events done in `ms`. */
-export function perSecond(count: number, ms: number): number {
-  return (count * 1000) / ms;
-}
-
-/** A measured rate: the median of per-repetition rates, and the samples behind it. */
-export interface Rate {
-  count: number;
-  samplesMs: number[];
-  medianMs: number;
-  perSecond: number;
-}
-
-export function rateOf(count: number, samplesMs: number[]): Rate {
-  const medianMs = median(samplesMs);
-  return { count, samplesMs, medianMs, perSecond: perSecond(count, medianMs) };
-}
-
-/** Median latency in µs of `calls` invocations, after `warmup` untimed ones. */
-export async function latencyUs(fn: () => unknown, calls: number, warmup = Math.min(20, calls)): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const us: number[] = [];
-  for (let i = 0; i < calls; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    us.push(Number(process.hrtime.bigint() - t0) / 1e3);
-  }
-  return median(us);
+export function stat(samples: number[]): Stat {
+  return { median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
 }

@@ -1,98 +1,108 @@
-// Runs every benchmark in one process and prints one table (also written to
-// bench/results/latest.md). Raw LMDB baselines are measured in the same run,
-// interleaved with our cases, so ratios compare like with like on a noisy box.
-//   npm run bench                       default: 100k events, 5 reps (3 for slow cases)
-//   BENCH_N=10000 BENCH_REPS=3 npm run bench   a quick run
+// The benchmark suite: `npm run bench` (full: 10k, 100k, 1M events; peers at
+// 10k, 30k, 100k operations per device; 3 reps), `npm run bench -- --quick`
+// (a smoke run), or any sizes by flag (see config.ts and bench/README.md).
+//
+// Every case runs in its own child process (bench/case.ts) so its peak RSS is
+// its own. Ours and its raw lmdb ceiling run next to each other in every
+// repetition (in alternating order), and so do the three merge peers, so a
+// noisy shared machine hits both sides of every ratio alike.
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { appendToFreshStore } from "./append.ts";
-import { measureAppendCosts } from "./append-costs.ts";
-import { benchConfig } from "./config.ts";
-import { eventMix } from "./event-mix.ts";
-import { importOnce, prepareImport } from "./import.ts";
-import { rateOf } from "./measure.ts";
-import { measureQueries } from "./queries.ts";
-import { meanStoredBytes, rawBatchedPut, rawMdbFile, rawSinglePut, rawValues } from "./raw-lmdb.ts";
-import { machineInfo, renderReport, writeLatest } from "./report.ts";
+import { fileURLToPath } from "node:url";
+import type { CaseArgs, CaseResult } from "./cases.ts";
+import { benchConfig, type BenchConfig } from "./config.ts";
+import { machine, writeResults, type RunRecord } from "./report.ts";
 import { openWorkspace } from "./workspace.ts";
 
-const log = (s: string) => console.log(`[bench ${(performance.now() / 1000).toFixed(0).padStart(4)} s] ${s}`);
+const CASE_SCRIPT = join(fileURLToPath(new URL(".", import.meta.url)), "case.ts");
 
-async function main() {
-  const config = benchConfig();
-  const { n, reps, slowReps, durableN, chunk } = config;
+/** Ours and its ceiling, in the order they run within a repetition. */
+const HISTORY_PAIRS: string[][] = [
+  ["append-batched", "raw-batched"],
+  ["append-chunked", "raw-chunked"],
+  ["append-durable", "raw-durable-txn", "raw-durable-putsync"],
+  ["import", "raw-import"],
+  ["reimport", "raw-reimport"],
+  ["rebuild", "raw-scan"],
+  ["reopen", "raw-reopen"],
+];
+const PEERS = ["merge-ours", "merge-yjs", "merge-automerge"];
+
+const started = performance.now();
+const log = (s: string) => console.log(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(5)} s] ${s}`);
+
+/** A failed case is logged and recorded, and the run goes on: one flaky case must not lose an hour of figures. */
+const failures: { case: string; n: number; message: string }[] = [];
+
+function runCase(name: string, args: CaseArgs): (CaseResult & { maxRssBytes: number }) | undefined {
+  const child = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", CASE_SCRIPT, name, JSON.stringify(args)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
+  const line = child.stdout.split("\n").find((l) => l.startsWith("RESULT "));
+  if (child.status !== 0 || !line) {
+    const message = `exit ${child.status ?? child.signal}: ${(child.stderr ?? "").split("\n").find((l) => /Error/.test(l)) ?? "no error line"}`;
+    failures.push({ case: name, n: args.n, message });
+    log(`n=${args.n} ${name} FAILED (${message})`);
+    return undefined;
+  }
+  return JSON.parse(line.slice("RESULT ".length));
+}
+
+const fmt = (r: CaseResult & { maxRssBytes: number }) =>
+  `${r.ms.toFixed(1)} ms, ${((r.ms * 1000) / r.events).toFixed(1)} µs/event, RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB`;
+
+function main(config: BenchConfig) {
   const ws = openWorkspace();
-  log(`${machineInfo()}; N=${n}, reps=${reps}/${slowReps}, durable N=${durableN}`);
+  const runs: RunRecord[] = [];
+  const prepare: RunRecord[] = [];
+  log(`${machine().summary}`);
+  log(`sizes ${config.sizes.join(", ")}; peer sizes ${config.peerSizes.join(", ")}; reps ${config.reps}; durable ${config.durable}; chunk ${config.chunk}; seed ${config.seed}`);
   try {
-    log("building histories (untimed)");
-    const raw = rawValues(n);
-    const drafts = eventMix("append", n);
-    const durableDrafts = eventMix("durable", durableN);
-
-    // Batched: raw and ours interleaved, so drift of the shared machine hits both.
-    const rawBatched: number[] = [];
-    const oursBatched: number[] = [];
-    const oursChunked: number[] = [];
-    let rawDir = "";
-    for (let r = 0; r < Math.max(reps, slowReps); r++) {
-      if (r < reps) {
-        rawDir = ws.fresh("raw-batched");
-        rawBatched.push(await rawBatchedPut(rawDir, raw));
+    for (const n of config.sizes) {
+      const data = ws.fresh(`history-${n}`);
+      const args = (scratch: string): CaseArgs => ({ data, scratch, seed: config.seed, n, chunk: config.chunk, importChunk: config.importChunk, tail: config.durable });
+      for (const name of ["prepare-own", "prepare-multi"]) {
+        const r = runCase(name, args(""));
+        if (!r) throw new Error(`cannot prepare the history of ${n} events`);
+        prepare.push({ case: name, n, rep: 0, ...r });
+        log(`n=${n} ${name}: ${(r.ms / 1000).toFixed(1)} s (untimed setup)`);
       }
-      if (r < slowReps) {
-        oursBatched.push(await appendToFreshStore(ws.fresh("append-batched"), "BENCHDEVICE", drafts, n));
-        oursChunked.push(await appendToFreshStore(ws.fresh("append-chunked"), "BENCHDEVICE", drafts, chunk));
+      for (let rep = 1; rep <= config.reps; rep++) {
+        for (const pair of HISTORY_PAIRS) {
+          const order = rep % 2 === 1 ? pair : [...pair].reverse();
+          for (const name of order) {
+            const scratch = ws.fresh(`${name}-${n}`);
+            const r = runCase(name, args(scratch));
+            rmSync(scratch, { recursive: true, force: true });
+            if (!r) continue;
+            runs.push({ case: name, n, rep, ...r });
+            log(`n=${n} rep ${rep} ${name}: ${fmt(r)}`);
+          }
+        }
       }
-      const ours = r < slowReps ? `, ours ${oursBatched[r].toFixed(0)} ms, chunked ${oursChunked[r].toFixed(0)} ms` : "";
-      log(`batched rep ${r + 1}: raw ${rawBatched[r]?.toFixed(0)} ms${ours}`);
+      rmSync(data, { recursive: true, force: true });
     }
-    const rawValueBytes = await meanStoredBytes(rawMdbFile(rawDir), "events");
-
-    // One fsynced transaction per event.
-    const rawSingle: number[] = [];
-    const oursSingle: number[] = [];
-    for (let r = 0; r < slowReps; r++) {
-      rawSingle.push(await rawSinglePut(ws.fresh("raw-single"), raw.slice(0, durableN)));
-      oursSingle.push(await appendToFreshStore(ws.fresh("append-single"), "BENCHDEVICE", durableDrafts, 1));
-      log(`durable rep ${r + 1}: raw ${rawSingle.at(-1)!.toFixed(0)} ms, ours ${oursSingle.at(-1)!.toFixed(0)} ms`);
+    for (const n of config.peerSizes) {
+      for (let rep = 1; rep <= config.reps; rep++) {
+        for (let k = 0; k < PEERS.length; k++) {
+          const name = PEERS[(k + rep - 1) % PEERS.length];
+          const scratch = ws.fresh(`${name}-${n}`);
+          const r = runCase(name, { data: "", scratch, seed: config.seed, n, chunk: config.chunk, importChunk: config.importChunk, tail: 0 });
+          rmSync(scratch, { recursive: true, force: true });
+          if (!r) continue;
+          runs.push({ case: name, n, rep, ...r });
+          log(`peers n=${n}/device rep ${rep} ${name}: merge ${(r.ms / 1000).toFixed(2)} s, encoded ${r.peer!.encodedBytes} B, RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB`);
+        }
+      }
     }
-
-    log("append cost breakdown");
-    const costs = await measureAppendCosts(ws, drafts, slowReps);
-
-    log("import: building the local and remote histories (untimed)");
-    const fx = await prepareImport(ws, n);
-    const eventBytes = await meanStoredBytes(join(fx.localTemplate, "wallet.mdb"), "events", n);
-    const imports: number[] = [];
-    for (let r = 0; r < slowReps; r++) {
-      imports.push(await importOnce(ws, fx));
-      log(`import rep ${r + 1}: ${imports.at(-1)!.toFixed(0)} ms`);
-    }
-
-    log("queries and reopen");
-    const queries = await measureQueries(ws, fx.localTemplate, reps);
-
-    const markdown = renderReport(
-      {
-        config,
-        rawBatched: rateOf(n, rawBatched),
-        rawSingle: rateOf(durableN, rawSingle),
-        oursBatched: rateOf(n, oursBatched),
-        oursChunked: rateOf(n, oursChunked),
-        oursSingle: rateOf(durableN, oursSingle),
-        import: rateOf(n, imports),
-        costs,
-        queries,
-        rawValueBytes,
-        eventBytes,
-        totalSeconds: performance.now() / 1000,
-      },
-      new Date(),
-    );
-    console.log(`\n${markdown}`);
-    log(`written to ${writeLatest(markdown)}`);
   } finally {
     ws.remove();
   }
+  const files = writeResults({ config, runs, prepare, failures, totalSeconds: (performance.now() - started) / 1000 });
+  log(`written: ${files.join(", ")}`);
 }
 
-await main();
+main(benchConfig(process.argv.slice(2)));
