@@ -46,6 +46,17 @@ export {
   type SimulationOptions,
 } from "./simulator.ts";
 
+// Valid requests against a described world.
+export {
+  applyRequest,
+  REQUEST_OPERATIONS,
+  requestArb,
+  requestsArb,
+  type RequestOperation,
+  type RequestWorld,
+  type WalletRequest,
+} from "./requests.ts";
+
 // The merge laws as functions that throw an AssertionError when a law fails.
 export {
   checkAddWins,
