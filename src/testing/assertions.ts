@@ -1,7 +1,7 @@
-// How a law check fails: a node AssertionError whose message names the law,
-// says what differs and shows a diff, so it reads well both thrown directly
-// in a vitest test and wrapped in a fast-check counterexample report (which
-// keeps only the message). No test framework is needed to run the checks.
+// How a law check fails: a node AssertionError whose message names the law and
+// lists what differs, path by path, so it reads well both thrown directly in a
+// vitest test and wrapped in a fast-check counterexample report (which keeps
+// only the message). No test framework is needed to run the checks.
 import { AssertionError } from "node:assert";
 import { isDeepStrictEqual } from "node:util";
 
@@ -31,19 +31,67 @@ export function lawAssert(condition: boolean, law: string, what: string): assert
   if (!condition) throw lawFailure(law, what);
 }
 
-/** An AssertionError for a broken law, optionally with actual and expected values to diff. */
+/**
+ * An AssertionError for a broken law. With values, the message lists where
+ * they differ (path by path) and the error carries them as actual/expected,
+ * so a test runner shows its own full diff when the error reaches it directly.
+ */
 export function lawFailure(law: string, what: string, values?: { actual: unknown; expected: unknown }): AssertionError {
   if (values === undefined) return new AssertionError({ message: `${law}: ${what}` });
   const actual = plain(values.actual);
   const expected = plain(values.expected);
-  const diff = new AssertionError({ actual, expected, operator: "deepStrictEqual" }).message;
-  const e = new AssertionError({ message: `${law}: ${what}\n${diff}`, actual, expected, operator: "deepStrictEqual" });
-  // The message carries the diff already; a runner printing its own would repeat it.
-  (e as AssertionError & { showDiff?: boolean }).showDiff = false;
+  const diffs = differences(actual, expected, "", []);
+  const shown = diffs.slice(0, MAX_SHOWN).map((d) => `  ${d}`);
+  if (diffs.length > MAX_SHOWN) shown.push(`  … and ${diffs.length - MAX_SHOWN} more`);
+  const e = new AssertionError({ message: `${law}: ${what}\n${shown.join("\n")}` });
+  // Set afterwards: given to the constructor, some Node versions append their own diff to the message.
+  Object.assign(e, { actual, expected, operator: "deepStrictEqual" });
   return e;
 }
 
-/** Throws a lawFailure with a diff unless `actual` and `expected` are deep-equal as JSON. */
+const MAX_SHOWN = 20;
+
+/** Fields that name an element of a list (records, exchanges, balances, coins): lists of such elements are compared by that name, not by position. */
+const IDENTITY_FIELDS = ["key", "exchangeBaseUrl", "coinPub", "currency"] as const;
+
+function identityField(list: unknown[]): string | undefined {
+  return IDENTITY_FIELDS.find((f) => list.every((x) => typeof x === "object" && x !== null && !Array.isArray(x) && f in x));
+}
+
+const show = (v: unknown): string => {
+  if (v === undefined) return "absent";
+  const s = JSON.stringify(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+};
+
+/** Where two plain values differ, one line per differing leaf ("clock.dev1: 3, expected 2"). */
+function differences(actual: unknown, expected: unknown, path: string, out: string[]): string[] {
+  if (isDeepStrictEqual(actual, expected)) return out;
+  const at = (k: string) => (path === "" ? k : `${path}${k.startsWith("[") ? "" : "."}${k}`);
+  if (Array.isArray(actual) && Array.isArray(expected)) {
+    const id = identityField([...actual, ...expected]);
+    if (id !== undefined) {
+      const byId = (list: unknown[]) => new Map(list.map((x) => [JSON.stringify((x as Record<string, unknown>)[id]), x]));
+      const a = byId(actual);
+      const b = byId(expected);
+      if (a.size === actual.length && b.size === expected.length) {
+        for (const k of [...new Set([...b.keys(), ...a.keys()])]) differences(a.get(k), b.get(k), at(`[${id}=${k}]`), out);
+        return out;
+      }
+    }
+    for (let i = 0; i < Math.max(actual.length, expected.length); i++) differences(actual[i], expected[i], at(`[${i}]`), out);
+    return out;
+  }
+  const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (isRecord(actual) && isRecord(expected)) {
+    for (const k of [...new Set([...Object.keys(expected), ...Object.keys(actual)])]) differences(actual[k], expected[k], at(k), out);
+    return out;
+  }
+  out.push(`${path === "" ? "the value" : path}: ${show(actual)}, expected ${show(expected)}`);
+  return out;
+}
+
+/** Throws a lawFailure listing the differences unless `actual` and `expected` are deep-equal (fields holding undefined and prototypes aside, as with toEqual). */
 export function lawAssertEqual(actual: unknown, expected: unknown, law: string, what: string): void {
   const a = plain(actual);
   const b = plain(expected);

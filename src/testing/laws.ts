@@ -81,7 +81,7 @@ export async function checkConvergence(wallets: Wallet[], opts: { exchangeUrls?:
   const urls = opts.exchangeUrls ?? (await exchangeUrlsOf(wallets));
   const first = await observe(wallets[0], urls);
   for (const w of wallets.slice(1)) {
-    lawAssertEqual(await observe(w, urls), first, "convergence", `${w.deviceId} differs from ${wallets[0].deviceId} (+ ${w.deviceId}, - ${wallets[0].deviceId})`);
+    lawAssertEqual(await observe(w, urls), first, "convergence", `${w.deviceId} differs from ${wallets[0].deviceId} (each line: ${w.deviceId}, expected ${wallets[0].deviceId})`);
   }
 }
 
@@ -93,7 +93,7 @@ export async function checkIncrementalEqualsRebuild(wallet: Wallet, when = ""): 
     await wallet.dumpProjections(),
     incremental,
     "incremental projection equals rebuild",
-    `${wallet.deviceId}${when ? ` ${when}` : ""}: the rebuilt records differ (+ rebuilt, - incremental)`,
+    `${wallet.deviceId}${when ? ` ${when}` : ""}: the rebuilt records differ (each line: rebuilt, expected incremental)`,
   );
 }
 
@@ -106,7 +106,7 @@ export async function checkMergeCommutative(sim: Simulation): Promise<void> {
     const b = await sim.wallets[1].exportEvents();
     const ab = await mergeInto(await sim.openWallet("merge-ab"), a, b);
     const ba = await mergeInto(await sim.openWallet("merge-ba"), b, a);
-    lawAssertEqual(await observe(ba), await observe(ab), "merge is commutative", "b∪a differs from a∪b (+ b∪a, - a∪b)");
+    lawAssertEqual(await observe(ba), await observe(ab), "merge is commutative", "b∪a differs from a∪b (each line: b∪a, expected a∪b)");
   });
 }
 
@@ -119,7 +119,7 @@ export async function checkMergeAssociative(sim: Simulation): Promise<void> {
     await left.importEvents(c);
     const bc = await mergeInto(await sim.openWallet("merge-bc"), b, c);
     const right = await mergeInto(await sim.openWallet("merge-a-bc"), a, await bc.exportEvents());
-    lawAssertEqual(await observe(right), await observe(left), "merge is associative", "a∪(b∪c) differs from (a∪b)∪c (+ a∪(b∪c), - (a∪b)∪c)");
+    lawAssertEqual(await observe(right), await observe(left), "merge is associative", "a∪(b∪c) differs from (a∪b)∪c (each line: a∪(b∪c), expected (a∪b)∪c)");
   });
 }
 
@@ -138,12 +138,12 @@ export async function checkMergeIdempotent(sim: Simulation): Promise<void> {
     for (const [name, set] of [["a", a], ["b", b], ["a∪b", before.log]] as const) {
       lawAssertEqual(await m.importEvents(set), { added: 0, known: set.length }, law, `importing ${name} again into a∪b`);
     }
-    lawAssertEqual(await m.dumpProjections(), before.dump, law, "records changed by a repeated import (+ after, - before)");
-    lawAssertEqual(await m.exportEvents(), before.log, law, "log changed by a repeated import (+ after, - before)");
-    lawAssertEqual(await observe(m), before.view, law, "answers changed by a repeated import (+ after, - before)");
+    lawAssertEqual(await m.dumpProjections(), before.dump, law, "records changed by a repeated import (each line: after, expected before)");
+    lawAssertEqual(await m.exportEvents(), before.log, law, "log changed by a repeated import (each line: after, expected before)");
+    lawAssertEqual(await observe(m), before.view, law, "answers changed by a repeated import (each line: after, expected before)");
     const own = await sim.wallets[0].dumpProjections();
     lawAssertEqual(await sim.wallets[0].importEvents(a), { added: 0, known: a.length }, law, `${sim.wallets[0].deviceId} importing its own log`);
-    lawAssertEqual(await sim.wallets[0].dumpProjections(), own, law, `${sim.wallets[0].deviceId}'s records changed by importing its own log (+ after, - before)`);
+    lawAssertEqual(await sim.wallets[0].dumpProjections(), own, law, `${sim.wallets[0].deviceId}'s records changed by importing its own log (each line: after, expected before)`);
   });
 }
 
@@ -175,7 +175,7 @@ export async function checkLinearizations(sim: Simulation, deliveries: Delivery[
   await explained(sim, async () => {
     const all = await sim.wallets[0].exportEvents();
     const reference = await observe(await mergeInto(await sim.openWallet("reference"), all));
-    lawAssertEqual(await observe(sim.wallets[0]), reference, law, `${sim.wallets[0].deviceId} differs from its log imported in one batch (+ ${sim.wallets[0].deviceId}, - imported)`);
+    lawAssertEqual(await observe(sim.wallets[0]), reference, law, `${sim.wallets[0].deviceId} differs from its log imported in one batch (each line: ${sim.wallets[0].deviceId}, expected imported)`);
     for (const [k, d] of deliveries.entries()) {
       const order = linearize(all, d.choices);
       lawAssert(isCausallyOrdered(order), law, `linearize gave an order that is not causal: ${order.map(dotOf).join(" ")}`);
@@ -187,7 +187,7 @@ export async function checkLinearizations(sim: Simulation, deliveries: Delivery[
         at += size;
         await w.importEvents(d.reversed ? chunk.reverse() : chunk);
       }
-      lawAssertEqual(await observe(w), reference, law, `order ${order.map(dotOf).join(" ")} (+ this order, - reference)`);
+      lawAssertEqual(await observe(w), reference, law, `order ${order.map(dotOf).join(" ")} (each line: this order, expected reference)`);
     }
   });
 }
@@ -500,8 +500,8 @@ export async function checkImportAtomic(sim: Simulation, corruption: Corruption)
     if (!(isWalletError(refusal) && refusal.name === "WalletError" && refusal.code === expected)) {
       throw lawFailure(law, `${what}: expected a WalletError ${expected}, got ${refusal === undefined ? "success" : String(refusal)}`);
     }
-    lawAssertSameJson(await receiver.dumpProjections(), before.dump, law, `${what}: records changed by a refused import (+ after, - before)`);
-    lawAssertSameJson(await receiver.exportEvents(), before.log, law, `${what}: log changed by a refused import (+ after, - before)`);
+    lawAssertSameJson(await receiver.dumpProjections(), before.dump, law, `${what}: records changed by a refused import (each line: after, expected before)`);
+    lawAssertSameJson(await receiver.exportEvents(), before.log, law, `${what}: log changed by a refused import (each line: after, expected before)`);
     lawAssertEqual(await receiver.getVectorClock(), before.clock, law, `${what}: clock changed by a refused import`);
     // The intact batch goes in: the corruption alone was refused.
     lawAssertEqual(await receiver.importEvents(all), { added: all.length - k, known: k }, law, `${what}: the intact batch afterwards`);
