@@ -11,6 +11,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { openWallet, WalletError, type Wallet, type WalletEvent } from "../src/index.ts";
+import { checkIncrementalEqualsRebuild } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 
@@ -426,12 +427,6 @@ async function checkAgainstReference(w: Wallet, world: World, withCoins: boolean
   return ref;
 }
 
-async function expectRebuildEqual(w: Wallet) {
-  const incremental = await w.dumpProjections();
-  await w.rebuild();
-  expect(await w.dumpProjections()).toEqual(incremental);
-}
-
 // ---------------------------------------------------------------- properties
 
 describe("coins on random two-device histories", () => {
@@ -455,7 +450,7 @@ describe("coins on random two-device histories", () => {
             }
             for (const w of world.wallets) {
               await checkAgainstReference(w, world, true);
-              await expectRebuildEqual(w);
+              await checkIncrementalEqualsRebuild(w);
             }
             if (sawConflict) runsWithConflicts++;
             for (const [k, n] of world.refusals) refusalTotals.set(k, (refusalTotals.get(k) ?? 0) + n);

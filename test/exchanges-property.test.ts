@@ -16,7 +16,7 @@ import {
   type Wallet,
   type WalletEvent,
 } from "../src/index.ts";
-import { startTestExchange, type ExchangeFault, type TestExchange } from "../src/testing/index.ts";
+import { checkIncrementalEqualsRebuild, startTestExchange, type ExchangeFault, type TestExchange } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 50);
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
@@ -396,8 +396,5 @@ async function checkInvariants(w: Wallet, usedModel: Set<string>, at: string): P
   for (const url of usedModel) expect(items.get(url)?.exchangeEntryStatus, `${at}: ${url} stopped being used`).toBe("used");
   for (const [url, item] of items) if (item.exchangeEntryStatus === "used") expect(usedModel.has(url), `${at}: ${url} used unexpectedly`).toBe(true);
 
-  // Incremental projection equals rebuild from the log.
-  const incremental = await w.dumpProjections();
-  await w.rebuild();
-  expect(await w.dumpProjections(), `${at}: rebuild differs`).toEqual(incremental);
+  await checkIncrementalEqualsRebuild(w, at);
 }

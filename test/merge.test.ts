@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { catalogue, openWallet, type EventType, type Wallet, type WalletEvent } from "../src/index.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
-import { dotOf, isCausallyOrdered, observe, syncWallets } from "./support/simulator.ts";
+import { dotOf, isCausallyOrdered, observe, syncWallets } from "../src/testing/index.ts";
 
 const EX = "https://ex0.test/";
 
