@@ -6,12 +6,18 @@ import { canonicalJson } from "../codec/canonical-json.ts";
 import { encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
 import type { WalletEvent } from "./envelope.ts";
+import { sealText } from "./sealed-value.ts";
 
-/** An event as stored: its canonical JSON bytes and the Crockford SHA-512 of them. */
+/** An event as stored: its sealed canonical JSON (what the log keeps), those bytes, and their Crockford SHA-512. */
 export interface EncodedEvent {
+  sealed: Buffer;
+  /** The canonical JSON bytes (a view into `sealed`). */
   bytes: Buffer;
   hash: string;
 }
+
+/** What a log value's checksum binds it to: its key. */
+export const logTag = (device: string, seq: number) => `log:${device}:${seq}`;
 
 /**
  * True when every object in `v` has its keys in canonical (code unit) order
@@ -69,7 +75,9 @@ const sha512Bytes = (b: Uint8Array): Uint8Array => (oneShot ? oneShot("sha512", 
 /** Hash that names an event's bytes: Crockford SHA-512. */
 export const hashOfBytes = (bytes: Uint8Array): string => encodeCrock(sha512Bytes(bytes));
 
-export function encodeEvent(e: WalletEvent): EncodedEvent {
-  const bytes = Buffer.from(canonicalEventText(e));
-  return { bytes, hash: hashOfBytes(bytes) };
+/** Encodes an event for the log; `text`, when the caller knows it, is its canonical JSON. */
+export function encodeEvent(e: WalletEvent, text: string = canonicalEventText(e)): EncodedEvent {
+  const sealed = sealText(text, logTag(e.device, e.seq));
+  const bytes = sealed.subarray(4);
+  return { sealed, bytes, hash: hashOfBytes(bytes) };
 }

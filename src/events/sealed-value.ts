@@ -15,13 +15,23 @@ const HEADER = 4;
 /** A key as the checksum covers it. */
 export type KeyTag = string;
 
-const checksum = (tag: KeyTag, payload: Uint8Array) => crc32(payload, crc32(Buffer.from(tag)));
+// The native crc32 takes the tag as a string (UTF-8) without an intermediate buffer.
+const tagCrc: (tag: KeyTag) => number = nativeCrc ? (tag) => (nativeCrc as unknown as (s: string) => number)(tag) : (tag) => crc32Js(Buffer.from(tag));
+const checksum = (tag: KeyTag, payload: Uint8Array) => crc32(payload, tagCrc(tag));
 
 /** The bytes to store for `payload` under the key `tag`: the CRC-32 (big-endian) of both, then the payload. */
 export function seal(payload: Uint8Array, tag: KeyTag): Buffer {
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32BE(checksum(tag, payload), 0);
   out.set(payload, HEADER);
+  return out;
+}
+
+/** Like seal, for text: its UTF-8 bytes are written once, straight after the checksum. */
+export function sealText(text: string, tag: KeyTag): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text));
+  out.write(text, HEADER);
+  out.writeUInt32BE(checksum(tag, out.subarray(HEADER)), 0);
   return out;
 }
 
@@ -41,7 +51,7 @@ export function damaged(where: string, why: string): WalletError {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A sealed JSON value (records, meta, local events). */
-export const sealJson = (v: unknown, tag: KeyTag): Buffer => seal(Buffer.from(JSON.stringify(v)), tag);
+export const sealJson = (v: unknown, tag: KeyTag): Buffer => sealText(JSON.stringify(v), tag);
 
 export function unsealJson<T>(stored: Uint8Array, tag: KeyTag, where: string): T {
   const payload = unseal(stored, tag, where);

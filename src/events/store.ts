@@ -22,7 +22,7 @@ import { WalletError } from "../errors.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
 import { emptyClock, isDeviceId, type VectorClock } from "./clock.ts";
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
-import { canonicalCopy, encodeEvent, hashOfBytes, type EncodedEvent } from "./event-codec.ts";
+import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, seal, sealJson, unseal, unsealJson } from "./sealed-value.ts";
@@ -99,7 +99,6 @@ export interface Store {
 
 const head = (d: string): Key => ["head", d];
 /** What a value's checksum binds it to: its key (sealed-value.ts). */
-const logTag = (device: string, seq: number) => `log:${device}:${seq}`;
 const tagOf = (key: Key | string) => (typeof key === "string" ? `meta:${key}` : `meta:${keyId(key)}`);
 
 /** Opens (or creates) the store of one wallet directory, taking its writer lock. */
@@ -271,13 +270,6 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     return c;
   };
 
-  /** Deps of a new event: the clock with its devices in canonical order, so the event encodes on the fast path. */
-  const depsOf = (hs: Map<string, Head>, staged: Map<string, Head>): VectorClock => {
-    const c = clockOf(hs, staged);
-    const out: VectorClock = {};
-    for (const d of Object.keys(c).sort()) out[d] = c[d];
-    return out;
-  };
 
   const evolveShared = (recs: Records, e: SharedEvent) => {
     for (const p of projections) p.evolveShared?.(recs, e);
@@ -313,7 +305,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
 
     const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
-      log.put([e.device, e.seq], seal(enc.bytes, logTag(e.device, e.seq)));
+      log.put([e.device, e.seq], enc.sealed);
       staged.set(e.device, { seq: e.seq, hash: enc.hash, lamport: e.lamport });
       if (e.lamport > lamport) lamport = e.lamport;
       evolveShared(overlay.records, e);
@@ -329,6 +321,8 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       appendOwn(drafts, time) {
         checkTime(time);
         const out: SharedEvent[] = [];
+        // Deps list the devices in canonical order, so the event encodes on the fast path; only this device's seq moves within the call.
+        const devices = [...new Set([...heads.keys(), ...staged.keys(), deviceId])].sort();
         for (const draft of drafts) {
           if (scopeOf(draft.type) !== "shared") {
             throw new WalletError("event-invalid", `${draft.type} is device-local; append it with appendLocal`);
@@ -340,7 +334,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
           // Envelope keys in canonical order, so the event encodes on the fast path.
           const e = {
             data: canonicalCopy(draft.data),
-            deps: depsOf(heads, staged),
+            deps: depsNow(devices, headOf),
             device: deviceId,
             lamport: lamport + 1,
             ...(h ? { prev: h.hash } : {}),
@@ -348,7 +342,8 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
             time,
             type: draft.type,
           } as SharedEvent;
-          storeShared(e, encodeEvent(e as WalletEvent));
+          // Built in canonical order from canonical parts: stringify directly, no second ordering check.
+          storeShared(e, encodeEvent(e as WalletEvent, JSON.stringify(e)));
           out.push(e);
         }
         return out;
@@ -432,6 +427,16 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       await lock.release();
     },
   };
+}
+
+/** The author's clock now, as a plain object with its devices in the given (canonical) order. */
+function depsNow(devices: string[], headOf: (d: string) => Head | undefined): VectorClock {
+  const deps: VectorClock = {};
+  for (const d of devices) {
+    const h = headOf(d);
+    if (h) deps[d] = h.seq;
+  }
+  return deps;
 }
 
 function checkTime(time: number): void {
