@@ -50,6 +50,10 @@ export const ERROR_CODES = {
   "import-missing-deps": "an imported event depends on an event neither held nor in the batch",
   "import-broken-chain": "an imported event does not chain to its device's previous event",
   "import-equivocation": "two different events claim one dot",
+  "snapshot-invalid": "a snapshot's frontier, heads or records are malformed",
+  "snapshot-inconsistent": "a snapshot disagrees with the log: another event under one of its head dots, or a tail that does not chain to it",
+  "snapshot-incomparable": "a snapshot's frontier is not above the wallet's own base: neither covers the other",
+  "log-compacted": "the events asked for are folded into a snapshot here: exchange a backup (snapshot and tail) instead",
   "import-bad-lamport": "an imported event's lamport is not above its dependencies', or leaves no successor",
 
   // Encodings and crypto

@@ -29,6 +29,8 @@ export interface RecordChange {
 export interface RecordCodec<V> {
   encode(v: V): unknown;
   decode(json: unknown, key: Key): V;
+  /** Device-local records (folded from local events): never part of a snapshot. */
+  local?: true;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -4,6 +4,8 @@
 //   local   n → sealed JSON LocalEvent                           device-local events, own sequence
 //   meta    key → sealed JSON                                    format, device id, root seed, heads
 //   proj    [table, ...key] → sealed JSON record                 materialized projections
+//   base    [table, ...key] → sealed JSON record                 the shared records folded from the events at or
+//                                                                below the base frontier (compaction, snapshots)
 //
 // Every value is sealed with a CRC-32 (sealed-value.ts), so damage on disk is
 // refused instead of read. An event is stored as the very bytes its hash is
@@ -20,11 +22,11 @@ import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { randomBytes } from "../codec/keys.ts";
 import { WalletError } from "../errors.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
-import { emptyClock, isDeviceId, type VectorClock } from "./clock.ts";
+import { emptyClock, isDeviceId, leq, normalizeClock, seqOf, type VectorClock } from "./clock.ts";
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
 import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
-import { keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
+import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, seal, sealJson, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
 import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
@@ -37,6 +39,20 @@ export interface Head {
   /** Crockford SHA-512 of the event's bytes: the next event's `prev`. */
   hash: string;
   lamport: number;
+}
+
+/**
+ * A snapshot of the shared CRDT state at a frontier: the records a fold of
+ * every event at or below `frontier` gives (registers per device, removal
+ * clocks, spend sets: enough for exact merges afterwards), and each device's
+ * chain head there, so events above the frontier chain on and compare.
+ * The frontier is causally closed: every event below it has its deps below it.
+ */
+export interface Snapshot {
+  frontier: VectorClock;
+  heads: Record<string, { hash: string; lamport: number }>;
+  /** The records in their stored JSON form (codec.encode), sorted by key. */
+  records: { key: Key; json: unknown }[];
 }
 
 const FORMAT = { name: "taler-wallet-engine", version: 2 } as const;
@@ -69,6 +85,13 @@ export interface WriteTxn {
   appendRemote(e: SharedEvent, encoded: EncodedEvent): void;
   appendLocal(draft: LocalDraft, time: number): LocalEvent;
   getEvent(device: string, seq: number): SharedEvent | undefined;
+  /** The base frontier: events at or below it may be folded into the base instead of held. */
+  baseFrontier(): VectorClock;
+  /**
+   * Adopts `snap` as the base (its frontier must not be below the current one),
+   * then re-folds the projections from it and the held events above it.
+   */
+  adoptSnapshot(snap: Snapshot): void;
   /** The stored bytes of a device's events with seq in [from, to], ascending. */
   rangeOfDeviceBytes(device: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }>;
 }
@@ -90,8 +113,17 @@ export interface Store {
   eventsInCausalOrder(): Iterable<SharedEvent>;
   localEvents(): Iterable<LocalEvent>;
   eventCount(): number;
-  /** Drops every projection record and folds the raw log again. */
+  /** Drops every projection record and folds them again: the base, then the held events above it. */
   rebuild(): void;
+  /** The base frontier (empty without a base). */
+  baseFrontier(): VectorClock;
+  /**
+   * Moves the base up to `frontier` (causally closed, not above the clock):
+   * folds the held events between the old and the new frontier into the base.
+   */
+  compact(frontier: VectorClock): void;
+  /** The base as a snapshot (what a backup carries instead of the events below its frontier). */
+  snapshot(): Snapshot;
   /** Every projection record as plain JSON (records.ts plainView), for comparisons (tests, rebuild checks). */
   dumpRecords(): { key: Key; value: unknown }[];
   close(): Promise<void>;
@@ -143,7 +175,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   const local = db("local");
   const meta = db("meta");
   const proj = db("proj");
+  const baseDb = db("base");
   const tables: RecordTables = tablesOf(opts.projections);
+  const sharedTable = (name: string) => tables[name] !== undefined && tables[name].local !== true;
   const projections = opts.projections;
 
   const getMeta = <T>(key: Key | string): T | undefined => {
@@ -164,6 +198,15 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   }
   let maxLamport = getMeta<number>("lamport") ?? 0;
   let localNext = getMeta<number>("localNext") ?? 1;
+  type BaseMeta = { frontier: [string, number][]; heads: [string, string, number][] };
+  const baseOf = (m: BaseMeta | undefined) => {
+    const frontier = emptyClock();
+    const bheads = new Map<string, Head>();
+    for (const [d, s] of m?.frontier ?? []) frontier[d] = s;
+    for (const [d, hash, lamport] of m?.heads ?? []) bheads.set(d, { seq: frontier[d], hash, lamport });
+    return { frontier, heads: bheads };
+  };
+  let base = baseOf(getMeta<BaseMeta>("base"));
 
   // ---------------------------------------------------------------- reading
 
@@ -194,6 +237,27 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     remove: (key) => void proj.remove(key),
     *range(prefix) {
       for (const { key, value } of range(prefix)) yield { key, value: decodeRecord(key, value) };
+    },
+  };
+
+  /** The base's records, read and written like the projections' (same codecs, same checksums). */
+  const baseTable: RecordTable = {
+    get(key) {
+      const v = baseDb.get(key);
+      return v === undefined ? undefined : decodeRecord(key, v);
+    },
+    put(key, value) {
+      const codec = tables[key[0] as string];
+      if (!codec || codec.local) throw new Error(`no shared record table ${String(key[0])}`);
+      baseDb.put(key, sealJson(codec.encode(value), keyId(key)));
+    },
+    remove: (key) => void baseDb.remove(key),
+    *range(prefix) {
+      for (const { key, value } of baseDb.getRange({ start: prefix })) {
+        const k = key as Key;
+        if (k.length <= prefix.length || !prefix.every((p, i) => k[i] === p)) break;
+        yield { key: k, value: decodeRecord(k, value) };
+      }
     },
   };
 
@@ -238,9 +302,14 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     }
   }
 
-  /** Every device's events merged by (lamport, device): a causal order, since an event's lamport exceeds its dependencies'. */
-  function* eventsInCausalOrder(): Iterable<SharedEvent> {
-    const cursors = [...heads.keys()].sort().map((d) => ({ d, it: rangeOfDevice(d, 1)[Symbol.iterator](), next: undefined as SharedEvent | undefined }));
+  /**
+   * Every device's events above `after` merged by (lamport, device): a causal
+   * order, since an event's lamport exceeds its dependencies'.
+   */
+  function* eventsInCausalOrder(after: VectorClock = emptyClock()): Iterable<SharedEvent> {
+    const cursors = [...heads.keys()]
+      .sort()
+      .map((d) => ({ d, it: rangeOfDevice(d, seqOf(after, d) + 1)[Symbol.iterator](), next: undefined as SharedEvent | undefined }));
     for (const c of cursors) c.next = c.it.next().value ?? undefined;
     for (;;) {
       let best: (typeof cursors)[number] | undefined;
@@ -258,8 +327,13 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   /** The stored head of each device must be the hash of its newest stored event: the chain is whole at its ends. */
   for (const [d, h] of heads) {
     const stored = log.get([d, h.seq]);
-    if (stored === undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq} is missing`);
-    if (hashOfBytes(unseal(stored, logTag(d, h.seq), `event ${d}:${h.seq}`)) !== h.hash) throw damaged(`head of ${d}`, `event ${d}:${h.seq} does not hash to the recorded head`);
+    const atBase = base.heads.get(d);
+    if (stored === undefined) {
+      // A head the base holds (a device known only from a snapshot) is checked against the base.
+      if (!atBase || atBase.seq !== h.seq || atBase.hash !== h.hash) throw damaged(`head of ${d}`, `event ${d}:${h.seq} is missing`);
+    } else if (hashOfBytes(unseal(stored, logTag(d, h.seq), `event ${d}:${h.seq}`)) !== h.hash) {
+      throw damaged(`head of ${d}`, `event ${d}:${h.seq} does not hash to the recorded head`);
+    }
     if (log.get([d, h.seq + 1]) !== undefined) throw damaged(`head of ${d}`, `event ${d}:${h.seq + 1} lies beyond the head`);
   }
 
@@ -303,6 +377,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
+    let pendingBase: typeof base | undefined;
 
     const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
       log.put([e.device, e.seq], enc.sealed);
@@ -349,6 +424,21 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
         return out;
       },
       appendRemote: storeShared,
+      baseFrontier: () => normalizeClock(pendingBase?.frontier ?? base.frontier),
+      adoptSnapshot(snap) {
+        const next = checkSnapshot(snap, headOf);
+        // Records this transaction changed so far go down first: the re-fold reads from the table.
+        overlay.flush();
+        for (const key of [...baseDb.getKeys({})]) baseDb.remove(key as Key);
+        for (const r of snap.records) baseDb.put(r.key, sealJson(r.json, keyId(r.key)));
+        putMeta("base", baseMeta(next));
+        pendingBase = next;
+        for (const [d, h] of next.heads) {
+          if ((headOf(d)?.seq ?? 0) < h.seq) staged.set(d, h);
+          if (h.lamport > lamport) lamport = h.lamport;
+        }
+        refold(next);
+      },
       appendLocal(draft, time) {
         checkTime(time);
         if (scopeOf(draft.type) !== "local") {
@@ -381,26 +471,124 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       inWrite = false;
     }
     for (const [d, h] of staged) heads.set(d, h);
+    if (pendingBase) base = pendingBase;
     maxLamport = lamport;
     localNext = nextLocal;
     opts.onCommit?.(changes);
     return result;
   }
 
+  /**
+   * Inside a transaction: the projections again from scratch, the base's records
+   * first, then every held event above the base frontier in causal order, then
+   * the local events.
+   */
+  function refold(b: typeof base) {
+    for (const key of [...proj.getKeys({})]) proj.remove(key as Key);
+    // Base records are sealed under the same key tags as projection records: the bytes copy as they are.
+    for (const { key, value } of baseDb.getRange({})) proj.put(key as Key, value);
+    // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
+    const overlay = createOverlay(table, NO_TRACKING, 500_000);
+    for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
+    for (const e of localEvents()) evolveLocal(overlay.records, e);
+    overlay.flush();
+  }
+
   function rebuild() {
     try {
       root.transactionSync(() => {
-        for (const key of [...proj.getKeys({})]) proj.remove(key);
-        // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
-        const overlay = createOverlay(table, NO_TRACKING, 500_000);
-        for (const e of eventsInCausalOrder()) evolveShared(overlay.records, e);
-        for (const e of localEvents()) evolveLocal(overlay.records, e);
-        overlay.flush();
+        refold(base);
         putMeta("projectionVersion", PROJECTION_VERSION);
       });
     } catch (e) {
       throw e instanceof WalletError ? e : writeFailure(e);
     }
+  }
+
+  /** A snapshot's frontier, heads and records checked against this store; the base it would become. */
+  function checkSnapshot(snap: Snapshot, headOf: (d: string) => Head | undefined): typeof base {
+    const invalid = (why: string) => new WalletError("snapshot-invalid", `the snapshot is malformed: ${why}`);
+    if (typeof snap !== "object" || snap === null || typeof snap.frontier !== "object" || snap.frontier === null) throw invalid("no frontier");
+    const next = { frontier: emptyClock(), heads: new Map<string, Head>() };
+    for (const [d, s] of Object.entries(snap.frontier)) {
+      if (!isDeviceId(d) || !Number.isSafeInteger(s) || s < 0) throw invalid(`frontier entry ${d}`);
+      if (s === 0) continue;
+      next.frontier[d] = s;
+      const h = Object.prototype.hasOwnProperty.call(snap.heads, d) ? snap.heads[d] : undefined;
+      if (!h || typeof h.hash !== "string" || !Number.isSafeInteger(h.lamport) || h.lamport < 1 || h.lamport >= MAX_LAMPORT) throw invalid(`no head for ${d}:${s}`);
+      next.heads.set(d, { seq: s, hash: h.hash, lamport: h.lamport });
+      // What this wallet holds at a head dot must be that very event.
+      const held = log.get([d, s]);
+      const known = held !== undefined ? hashOfBytes(unseal(held, logTag(d, s), `event ${d}:${s}`)) : base.heads.get(d)?.seq === s ? base.heads.get(d)!.hash : undefined;
+      if (known !== undefined && known !== h.hash) {
+        throw new WalletError("snapshot-inconsistent", `the snapshot's head ${d}:${s} is another event than the one this wallet holds`, { device: d, seq: s });
+      }
+      if (known === undefined && (headOf(d)?.seq ?? 0) >= s && base.frontier[d] !== undefined && base.frontier[d] >= s) {
+        throw new WalletError("snapshot-inconsistent", `${d}:${s} is folded into this wallet's base and cannot be compared`, { device: d, seq: s });
+      }
+    }
+    if (!leq(base.frontier, next.frontier)) {
+      throw new WalletError("snapshot-incomparable", "the snapshot's frontier is not above this wallet's own base: neither covers the other", {
+        base: normalizeClock(base.frontier),
+        frontier: normalizeClock(next.frontier),
+      });
+    }
+    let prev: Key | undefined;
+    for (const r of snap.records) {
+      if (!Array.isArray(r?.key) || typeof r.key[0] !== "string") throw invalid("a record without a key");
+      const codec = tables[r.key[0]];
+      if (!codec || codec.local) throw invalid(`a record of table ${JSON.stringify(r.key[0])}, which is not shared state`);
+      if (prev && compareKeys(prev, r.key) >= 0) throw invalid("records out of key order or repeated");
+      prev = r.key;
+      try {
+        codec.encode(codec.decode(r.json, r.key));
+      } catch {
+        throw invalid(`record ${JSON.stringify(r.key)} does not decode`);
+      }
+    }
+    return next;
+  }
+
+  const baseMeta = (b: typeof base): BaseMeta => ({
+    frontier: Object.keys(b.frontier)
+      .sort()
+      .map((d): [string, number] => [d, b.frontier[d]]),
+    heads: [...b.heads].sort(([x], [y]) => (x < y ? -1 : 1)).map(([d, h]): [string, string, number] => [d, h.hash, h.lamport]),
+  });
+
+  function compact(frontier: VectorClock) {
+    if (!leq(base.frontier, frontier)) throw new WalletError("snapshot-incomparable", "a base only moves up: the new frontier is below the current one");
+    if (!leq(frontier, clockOf(heads))) throw new WalletError("request-invalid", "the frontier is above what this wallet holds");
+    const next = { frontier: emptyClock(), heads: new Map(base.heads) };
+    for (const d of Object.keys(frontier)) if (frontier[d] > 0) next.frontier[d] = frontier[d];
+    try {
+      root.transactionSync(() => {
+        const overlay = createOverlay(baseTable, NO_TRACKING, 500_000);
+        for (const e of eventsInCausalOrder(base.frontier)) {
+          if (e.seq > seqOf(next.frontier, e.device)) continue;
+          for (const d of Object.keys(e.deps)) {
+            if (e.deps[d] > seqOf(next.frontier, d)) {
+              throw new WalletError("request-invalid", `the frontier is not causally closed: ${e.device}:${e.seq} depends on ${d}:${e.deps[d]}`);
+            }
+          }
+          evolveShared(overlay.records, e);
+          if (e.seq === next.frontier[e.device]) next.heads.set(e.device, { seq: e.seq, hash: hashOfBytes(unseal(log.get([e.device, e.seq])!, logTag(e.device, e.seq), `event ${e.device}:${e.seq}`)), lamport: e.lamport });
+        }
+        overlay.flush();
+        putMeta("base", baseMeta(next));
+      });
+    } catch (e) {
+      throw e instanceof WalletError ? e : writeFailure(e);
+    }
+    base = next;
+  }
+
+  function snapshot(): Snapshot {
+    const records: { key: Key; json: unknown }[] = [];
+    for (const { key, value } of baseDb.getRange({})) records.push({ key: key as Key, json: unsealJson(value, keyId(key as Key), `base record ${JSON.stringify(key)}`) });
+    const heads: Record<string, { hash: string; lamport: number }> = {};
+    for (const [d, h] of [...base.heads].sort(([x], [y]) => (x < y ? -1 : 1))) heads[d] = { hash: h.hash, lamport: h.lamport };
+    return { frontier: normalizeClock(base.frontier), heads, records };
   }
 
   if (getMeta<number>("projectionVersion") !== PROJECTION_VERSION) rebuild();
@@ -419,6 +607,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     localEvents,
     eventCount: () => [...heads.values()].reduce((n, h) => n + h.seq, 0),
     rebuild,
+    baseFrontier: () => normalizeClock(base.frontier),
+    compact,
+    snapshot,
     dumpRecords: () => [...proj.getRange({})].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),
     async close() {
       if (closed) return;
@@ -455,7 +646,7 @@ function initMeta(
   const format = getMeta<{ name?: string; version?: number }>("format");
   if (format === undefined) {
     // Named databases are keys of the root database: any other key belongs to someone else.
-    const names = new Set<unknown>(["log", "local", "meta", "proj"]);
+    const names = new Set<unknown>(["log", "local", "meta", "proj", "base"]);
     const foreignRootKey = [...root.getKeys({})].some((k) => !names.has(k));
     if (foreignRootKey || log.getKeysCount() > 0) {
       throw new WalletError("store-foreign", `${opts.path} holds an LMDB store that is not a wallet of this engine`);

@@ -59,10 +59,13 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
     q.push(e);
   }
 
+  const base = tx.baseFrontier();
   for (const [device, list] of held) {
     list.sort((a, b) => a.seq - b.seq || a.i - b.i);
     let k = 0;
     for (const { seq, bytes } of tx.rangeOfDeviceBytes(device, list[0].seq, list[list.length - 1].seq)) {
+      // Events folded into the base and not held are known, but cannot be compared.
+      for (; k < list.length && list[k].seq < seq && list[k].seq <= seqOf(base, device); k++) known++;
       for (; k < list.length && list[k].seq === seq; k++) {
         const incoming = raw[list[k].i] as SharedEvent;
         if (!bytes.equals(Buffer.from(canonicalText(incoming, list[k].i)))) {
@@ -72,6 +75,7 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
         known++;
       }
     }
+    for (; k < list.length && list[k].seq <= seqOf(base, device); k++) known++;
     if (k < list.length) {
       throw new WalletError("store-corrupt", `the wallet store lacks ${device}:${list[k].seq}, below its head`, { device, seq: list[k].seq });
     }
@@ -105,11 +109,12 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   // Causal delivery: apply an event once everything in its deps is present.
   const clock: VectorClock = tx.clock();
   const lamports = new Map<string, number>();
+  /** The lamport of a dependency; 0 for one folded into the base and not held (it cannot be checked). */
   const lamportOf = (device: string, seq: number): number => {
     const dot = `${device}:${seq}`;
     let l = fresh.get(dot)?.e.lamport ?? lamports.get(dot);
     if (l === undefined) {
-      l = seq === tx.head(device)?.seq ? tx.head(device)!.lamport : tx.getEvent(device, seq)!.lamport;
+      l = seq === tx.head(device)?.seq ? tx.head(device)!.lamport : (tx.getEvent(device, seq)?.lamport ?? 0);
       lamports.set(dot, l);
     }
     return l;
@@ -191,7 +196,18 @@ export function exportFrom(store: Store, since: VectorClock = {}): SharedEvent[]
   for (const device of Object.keys(clock)) {
     const from = seqOf(since, device) + 1;
     if (from > clock[device]) continue;
-    for (const e of store.rangeOfDevice(device, from, clock[device])) out.push(e);
+    let expect = from;
+    for (const e of store.rangeOfDevice(device, from, clock[device])) {
+      if (e.seq !== expect) break;
+      out.push(e);
+      expect++;
+    }
+    if (expect <= clock[device]) {
+      throw new WalletError("log-compacted", `${device}:${expect} is folded into this wallet's snapshot; exchange a backup instead of events`, {
+        device,
+        seq: expect,
+      });
+    }
   }
   return out.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
 }

@@ -25,7 +25,7 @@ export function getUpdateState(records: Records, url: string): UpdateState {
 
 export const exchangeUpdatesProjection: Projection = {
   name: "exchange-updates",
-  tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState } },
+  tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState, local: true } },
   evolveLocal(records, e: LocalEvent) {
     const s = getUpdateState(records, e.data.url);
     switch (e.type) {
