@@ -17,7 +17,7 @@ export function eventSummary(raw: WalletEvent): string {
       return `${e.data.url}${e.data.preset ? " (preset)" : ""}`;
     case "exchange-keys-fetched": {
       const k = e.data.keys;
-      return `${e.data.url} ${k.currency}, protocol ${k.version}, ${plural(k.denominations.length, "denomination group")}, master ${abbreviate(k.masterPub, 16)}`;
+      return `${e.data.url} ${k.currency}, protocol ${k.version}, ${plural(k.denominations.length, "denomination")}, master ${abbreviate(k.masterPub, 16)}`;
     }
     case "exchange-update-failed":
       return `${e.data.url} ${e.data.code}: ${e.data.message}`;
