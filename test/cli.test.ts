@@ -96,7 +96,8 @@ const BACKUP_SYNC_OPERATIONS = [
 const backupReady = BACKUP_SYNC_OPERATIONS.every((op) => Object.prototype.hasOwnProperty.call(operations, op));
 const verifyReady = existsSync(join(ROOT, "src/engine/verify-store.ts"));
 
-describe.concurrent("wallet-engine as a child process", () => {
+// Each test is a chain of processes; on a loaded machine a chain may take longer than the default minute.
+describe.concurrent("wallet-engine as a child process", { timeout: 120_000 }, () => {
   it("npx wallet-engine --help works from the repository root and lists every command", async () => {
     // --no: never ask the registry; the bin must be this package's own.
     const r = await runCli(["--help"], { command: ["npx", "--no", "--", "wallet-engine"] });
