@@ -24,18 +24,25 @@ function coinOf(spec: string, command: Command): CoinSpec {
   if (coinPub === "" || !/^[A-Za-z][A-Za-z0-9_-]*:\d/.test(value)) {
     throw new UsageError(`a coin is VALUE or COINPUB=VALUE with VALUE like KUDOS:5, got ${JSON.stringify(spec)}`, command);
   }
+  let canonical = value;
+  try {
+    canonical = normalizeAmount(value);
+  } catch {
+    // Left as given: the engine refuses it with amount-invalid, naming the coin.
+  }
   // One made-up denomination per value, so coins of equal value share it as real ones would.
-  return { coinPub, value, denomPubHash: encodeCrock(sha512(`wallet-engine demo denomination ${value}`)) };
+  return { coinPub, value: canonical, denomPubHash: encodeCrock(sha512(`wallet-engine demo denomination ${canonical}`)) };
 }
 
 const withdraw: Command = {
   words: ["withdraw"],
   summary: "record a withdrawal of coins from an exchange (test and demo use)",
   description: [
-    "Each COIN is a value (KUDOS:5: a coin with a fresh random key) or COINPUB=VALUE.",
+    "Each COIN is a value (KUDOS:5: a coin with a fresh random key) or COINPUB=VALUE; with --amount and",
+    "no coins the withdrawal is recorded as pending.",
     "The exchange must have been added and not be suspended. Prints the group id and the coins' keys (for spend).",
   ].join("\n"),
-  args: [{ name: "URL" }, { name: "COIN", variadic: true }],
+  args: [{ name: "URL" }, { name: "COIN", variadic: true, optional: true }],
   options: {
     group: { type: "string", value: "ID", help: "withdrawal group id (default: a new one; the same id adds coins to the group)" },
     amount: { type: "string", value: "AMOUNT", help: "amount instructed for the group, when more is still to come" },
