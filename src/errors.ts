@@ -96,6 +96,11 @@ export const ERROR_CODES = {
   "sync-store-full": "the sync server's store has no space left",
   "sync-store-failed": "the sync server's store failed (the message names the cause)",
 
+  // The command-line tool
+  "wallet-not-found": "the directory holds no wallet (the command-line tool's read-only commands never create one)",
+  "file-unreadable": "a file named on the command line cannot be read",
+  "file-unwritable": "a file named on the command line cannot be written",
+
   // Store
   "store-open-failed": "the wallet directory cannot be created or read",
   "store-corrupt": "the wallet store is damaged (a checksum, the hash chain or the file structure is wrong)",
