@@ -10,10 +10,8 @@ import { join } from "node:path";
 import type { SharedDraft } from "../src/events/catalogue.ts";
 import { openStore } from "../src/events/store.ts";
 import { exportFrom, importInto } from "../src/merge/log-merge.ts";
-import { coinsProjection } from "../src/projections/coins.ts";
-import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
-import { exchangesProjection } from "../src/projections/exchanges.ts";
 import { canonicalJson, openWallet, type Balance, type VectorClock, type WalletEvent } from "../src/index.ts";
+import { PROJECTIONS } from "../src/projections/index.ts";
 
 export type { KeysFactsData, SharedDraft } from "../src/events/catalogue.ts";
 export type { Balance, VectorClock, WalletEvent } from "../src/index.ts";
@@ -23,7 +21,6 @@ export { canonicalJson, encodeCrock, formatAmount, sha512 } from "../src/index.t
 export const EVENT_TIME = 1_700_000_000_000;
 
 /** The projections `openWallet` folds: an appender must keep the same records, or reopening would miss them. */
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 
 /** Appends events authored by this device, straight into the store. */
 export interface Appender {

@@ -1,6 +1,5 @@
 // The typed facade: each method is one call into the operations table, so
 // typed callers and handleRequest share one validation path.
-import type { AmountString } from "./codec/amounts.ts";
 import type { VectorClock } from "./events/clock.ts";
 import type { WalletEvent } from "./events/envelope.ts";
 import type { Key } from "./events/records.ts";

@@ -12,16 +12,13 @@ import type { SharedDraft } from "../src/events/catalogue.ts";
 import type { WalletEvent } from "../src/events/envelope.ts";
 import { openStore, type Store } from "../src/events/store.ts";
 import { exportFrom } from "../src/merge/log-merge.ts";
-import { coinsProjection } from "../src/projections/coins.ts";
-import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
-import { exchangesProjection } from "../src/projections/exchanges.ts";
 import { canonicalJson } from "../src/codec/canonical-json.ts";
 import { encodeCrock } from "../src/codec/crockford.ts";
 import { sha512 } from "../src/codec/hash.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 import { tempDir, tempWallet } from "./support/temp-wallet.ts";
+import { PROJECTIONS } from "../src/projections/index.ts";
 
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const EX_A = "https://a.example/";
 const EX_B = "https://b.example/";
@@ -335,7 +332,7 @@ describe("device-local events", () => {
 
     const s = await store(path);
     const local = [...s.localEvents()];
-    expect(local.map((e) => [e.n, e.type, e.data.url])).toEqual([
+    expect(local.map((e) => [e.n, e.type, "url" in e.data ? e.data.url : undefined])).toEqual([
       [1, "exchange-update-attempted", ex.baseUrl],
       [2, "exchange-update-settled", ex.baseUrl],
       [3, "exchange-update-attempted", ex.baseUrl],

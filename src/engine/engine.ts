@@ -6,13 +6,12 @@ import type { LocalDraft } from "../events/catalogue.ts";
 import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
 import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
-import { coinsProjection } from "../projections/coins.ts";
-import { DEFAULT_SCHEDULE, exchangeUpdatesProjection, type SchedulePolicy } from "../projections/exchange-updates.ts";
-import { exchangesProjection } from "../projections/exchanges.ts";
+import { DEFAULT_SCHEDULE, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import type { EngineContext } from "./context.ts";
 import { NOTIFYING_TABLES, notificationsOf, type NotificationListener, type WalletNotification } from "./notifications.ts";
 import type { OperationTable, ResultOf } from "./operation.ts";
+import { PROJECTIONS } from "../projections/index.ts";
 
 export interface OpenWalletOptions {
   /** LMDB directory of this wallet, created if missing. */
@@ -45,7 +44,6 @@ export interface Engine<T extends OperationTable> {
   close(): Promise<void>;
 }
 
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 
 
 function checkedClock(host: () => number): () => number {

@@ -3,6 +3,7 @@
 // its runtime validation and its scope (shared vs device-local) follow.
 import { AMOUNT_MAX_VALUE } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
+import { isDeviceId } from "./clock.ts";
 import {
   array,
   bool,
@@ -13,6 +14,7 @@ import {
   object,
   optional,
   pattern,
+  record,
   refine,
   str,
   union,
@@ -21,6 +23,8 @@ import {
 } from "./schema.ts";
 
 /** Amounts inside events are in canonical form, so sums and hashes agree on every device. */
+const deviceId = pattern("a device id ([A-Za-z0-9_-]{1,64}, not __proto__)", isDeviceId);
+
 /** Ids (coins, groups, spends, etags) end up in store keys: bounded like the requests that make them. */
 const id = boundedStr(512);
 
@@ -124,6 +128,8 @@ export const catalogue = {
   "withdrawal-group-aborted": shared(object({ withdrawalGroupId: id })),
 
   // Device-local: never exported, never in the hash chain or vector clock.
+  // A merged backup said which clock its device held (for the stable frontier, compaction).
+  "device-knowledge-learned": local(object({ device: deviceId, clock: record(nat, deviceId) })),
   "exchange-update-attempted": local(object({ url: baseUrl })),
   "exchange-update-settled": local(
     object({

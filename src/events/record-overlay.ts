@@ -37,6 +37,11 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
   const slots = new Map<string, Slot>();
   const before = new Map<string, { key: Key; value: unknown }>();
 
+  const track = (id: string, key: Key, value: unknown) => {
+    // A second decode: the live value is changed in place by reducers, the before-value must not be.
+    if (!before.has(id) && tracked.has(key[0] as string)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
+  };
+
   const slotOf = (key: Key): Slot => {
     const id = keyId(key);
     let s = slots.get(id);
@@ -44,8 +49,7 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
       const value = table.get(key);
       s = { key, value, dirty: false };
       slots.set(id, s);
-      // A second decode: the live value is changed in place by reducers, the before-value must not be.
-      if (tracked.has(String(key[0])) && !before.has(id)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
+      track(id, key, value);
     }
     return s;
   };
@@ -60,9 +64,17 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
   }
 
   const write = (key: Key, value: unknown) => {
-    const s = slotOf(key);
-    s.value = value;
-    s.dirty = true;
+    const id = keyId(key);
+    const s = slots.get(id);
+    if (s) {
+      s.value = value;
+      s.dirty = true;
+      return;
+    }
+    // A record written without being read first (an index entry) needs no read of what it replaces,
+    // unless its table is tracked.
+    if (tracked.has(key[0] as string) && !before.has(id)) track(id, key, table.get(key));
+    slots.set(id, { key, value, dirty: true });
     if (slots.size > flushAt) flush();
   };
 

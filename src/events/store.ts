@@ -27,7 +27,7 @@ import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type Shared
 import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
-import { damaged, seal, sealJson, unseal, unsealJson } from "./sealed-value.ts";
+import { damaged, sealJson, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
 import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
 import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
@@ -177,7 +177,6 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   const proj = db("proj");
   const baseDb = db("base");
   const tables: RecordTables = tablesOf(opts.projections);
-  const sharedTable = (name: string) => tables[name] !== undefined && tables[name].local !== true;
   const projections = opts.projections;
 
   const getMeta = <T>(key: Key | string): T | undefined => {

@@ -27,12 +27,12 @@ export const exchangeUpdatesProjection: Projection = {
   name: "exchange-updates",
   tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState, local: true } },
   evolveLocal(records, e: LocalEvent) {
-    const s = getUpdateState(records, e.data.url);
     switch (e.type) {
       case "exchange-update-attempted":
-        records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
+        records.put(key(e.data.url), { ...getUpdateState(records, e.data.url), inFlight: true, lastAttemptAt: e.time });
         return;
       case "exchange-update-settled": {
+        const s = getUpdateState(records, e.data.url);
         if (e.data.interrupted === true) {
           records.put(key(e.data.url), { ...s, inFlight: false });
           return;
@@ -46,6 +46,8 @@ export const exchangeUpdatesProjection: Projection = {
         records.put(key(e.data.url), next);
         return;
       }
+      case "device-knowledge-learned":
+        return;
       default:
         assertNever(e);
     }

@@ -11,9 +11,8 @@
 // MAX_MS or MAX_EVENTS in case the parent never kills it.
 import type { SharedDraft } from "../../src/events/catalogue.ts";
 import { openStore } from "../../src/events/store.ts";
-import { coinRemaining, coinsProjection, type CoinRecord } from "../../src/projections/coins.ts";
-import { exchangeUpdatesProjection } from "../../src/projections/exchange-updates.ts";
-import { exchangesProjection } from "../../src/projections/exchanges.ts";
+import { coinRemaining, type CoinRecord } from "../../src/projections/coins.ts";
+import { PROJECTIONS } from "../../src/projections/index.ts";
 
 const MAX_MS = 60_000;
 const MAX_EVENTS = 50_000;
@@ -25,7 +24,7 @@ if (!dir) {
   process.exit(2);
 }
 
-const store = await openStore({ path: dir, projections: [exchangesProjection, coinsProjection, exchangeUpdatesProjection] });
+const store = await openStore({ path: dir, projections: PROJECTIONS });
 const dev = store.deviceId;
 
 // Coins this device may still spend, in cents, as the committed projection says.

@@ -14,9 +14,7 @@ import { emptyClock, join, leq, seqOf, type VectorClock } from "../../src/events
 import { eventHash, validatePayload, validateSharedEvent, type LocalEvent, type SharedEvent, type WalletEvent } from "../../src/events/envelope.ts";
 import { memoryRecords, tablesOf, type Records } from "../../src/events/records.ts";
 import { WalletError, type ErrorCode } from "../../src/errors.ts";
-import { coinsProjection } from "../../src/projections/coins.ts";
-import { exchangeUpdatesProjection } from "../../src/projections/exchange-updates.ts";
-import { exchangesProjection } from "../../src/projections/exchanges.ts";
+import { PROJECTIONS } from "../../src/projections/index.ts";
 
 /** The fixed clock of every spec: facts happen at NOW unless `at` says otherwise. */
 export const NOW = Date.UTC(2025, 0, 1);
@@ -36,7 +34,6 @@ export const by = <F extends SharedDraft>(device: string, fact: F, saw?: VectorC
 /** A fact that happened at `time` (ms) on its author's clock. */
 export const at = <F extends Fact>(time: number, fact: F): F => ({ ...fact, time });
 
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 const isLocal = (f: Fact): f is LocalDraft & Stamp =>
   f.type === "exchange-update-attempted" || f.type === "exchange-update-settled";
 
