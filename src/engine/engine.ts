@@ -45,7 +45,8 @@ export interface Engine<T extends OperationTable> {
   close(): Promise<void>;
 }
 
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
+/** The projections every wallet store of this engine keeps (verify-store-child.ts folds the same). */
+export const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
 
 
 function checkedClock(host: () => number): () => number {
