@@ -25,9 +25,12 @@ export function ensureDirectory(path: string): void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST" || code === "ENOTDIR") throw new WalletError("store-open-failed", `${path} is not a directory (or lies below a file)`);
-    throw asStoreError(e, `cannot create wallet directory ${path}`);
+    const why = causeOf(path, e);
+    if (why !== undefined) {
+      const code = (why as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") throw new WalletError("store-open-failed", `${path} is not a directory (or lies below a file)`);
+      throw asStoreError(why, `cannot create wallet directory ${path}`);
+    }
   }
   let st: Stats;
   try {
@@ -36,6 +39,21 @@ export function ensureDirectory(path: string): void {
     throw asStoreError(e, `cannot read wallet directory ${path}`);
   }
   if (!st.isDirectory()) throw new WalletError("store-open-failed", `${path} is not a directory`);
+}
+
+/**
+ * Node's recursive mkdir says ENOENT for failures such as EROFS or EACCES
+ * below an existing parent; a plain mkdir names the cause (or succeeds, and
+ * there is no failure).
+ */
+function causeOf(path: string, e: unknown): unknown {
+  if ((e as NodeJS.ErrnoException).code !== "ENOENT") return e;
+  try {
+    mkdirSync(path);
+    return undefined;
+  } catch (plain) {
+    return (plain as NodeJS.ErrnoException).code === "ENOENT" ? e : plain;
+  }
 }
 
 export function readMarker(dir: string): Marker | undefined {
