@@ -8,6 +8,7 @@
 // file from being taken for a new wallet.
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { open } from "lmdb";
 import { afterAll, describe, expect, it } from "vitest";
 import { verifyStore } from "../src/engine/verify-store.ts";
 import { WalletError } from "../src/errors.ts";
@@ -73,14 +74,16 @@ describe("a healthy wallet opens", () => {
     const b = readFileSync(file);
     const meta = (pos: number) => {
       const base = [16, 24].find((o) => b.readUInt32LE(pos + o) === 0xbeefc0de)!;
-      return { at: pos + base, pageSize: b.readUInt32LE(pos + base + 24), last: b.readBigUInt64LE(pos + base + 120), txn: b.readBigUInt64LE(pos + base + 128) };
+      return { at: pos + base, mapSize: b.readBigUInt64LE(pos + base + 16), pageSize: b.readUInt32LE(pos + base + 24), last: b.readBigUInt64LE(pos + base + 120), txn: b.readBigUInt64LE(pos + base + 128) };
     };
     const m0 = meta(0);
     const m1 = meta(m0.pageSize);
     const newer = m1.txn > m0.txn ? m1 : m0;
-    b.writeBigUInt64LE(newer.last + 40n, newer.at + 120);
+    // The last page moves past the end of the file, but stays inside the map (as LMDB keeps it).
+    const last = newer.mapSize / BigInt(m0.pageSize) - 1n;
+    b.writeBigUInt64LE(last, newer.at + 120);
     writeFileSync(file, b);
-    expect((Number(newer.last) + 41) * m0.pageSize).toBeGreaterThan(statSync(file).size);
+    expect((Number(last) + 1) * m0.pageSize).toBeGreaterThan(statSync(file).size + 4 * m0.pageSize);
 
     const w = await openWallet({ path });
     expect(await w.exportEvents()).toHaveLength(200);
@@ -137,6 +140,30 @@ describe("a healthy wallet opens", () => {
     expect((await c.getVectorClock()).copied).toBe(301);
     await c.close();
     await o.close();
+  });
+});
+
+describe("copies made by LMDB itself", () => {
+  it.each([
+    ["a plain copy", false],
+    ["a compacted copy", true],
+  ])("%s of the data file (lmdb backup) opens as the same wallet", async (_, compact) => {
+    const path = fresh();
+    await appendDrafts(path, historyDrafts(300, "bk"), { deviceId: "backed-up" });
+    const w = await openWallet({ path });
+    const before = await state(w);
+    await w.close();
+    const copy = fresh();
+    const env = open({ path: join(path, "wallet.mdb"), readOnly: true, maxDbs: 8 });
+    await env.backup(join(copy, "wallet.mdb"), compact);
+    await env.close();
+    cpSync(join(path, "WALLET"), join(copy, "WALLET"));
+    const c = await openWallet({ path: copy });
+    expect(c.deviceId).toBe("backed-up");
+    expect(await state(c)).toEqual(before);
+    await c.addExchange({ exchangeBaseUrl: "https://after-copy.example/" });
+    await c.close();
+    expect(await verifyStore(copy)).toMatchObject({ ok: true, events: 301 });
   });
 });
 

@@ -20,6 +20,7 @@ export interface InspectReport {
 }
 
 const MAX_PROBLEMS = 100;
+const DATABASES = ["local", "log", "meta", "proj"] as const;
 
 /** Walks the store in `dir` and reports what is damaged; never writes. */
 export async function inspectStore(dir: string, projections: Projection[]): Promise<InspectReport> {
@@ -49,6 +50,13 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
 
   const env = open({ path: join(dir, DATA_FILE), readOnly: true, encoding: "binary", maxDbs: 8 });
   try {
+    // The named databases are the root's only keys. A damaged root page can show another tree instead,
+    // whose walk would find nothing wrong because it finds nothing at all.
+    const names = attempt("the root database", () => [...env.getKeys({})]) ?? [];
+    for (const n of names) if (!(DATABASES as readonly unknown[]).includes(n)) problem(`the root database holds ${JSON.stringify(n)}, which is not a database of a wallet`);
+    for (const n of DATABASES) if (!names.includes(n)) problem(`the root database lacks the ${n} database`);
+    if (problems.length > 0) return report(0, 0);
+
     const db = (name: string) => env.openDB({ name, encoding: "binary" });
     const meta = db("meta");
     const log = db("log");
@@ -57,11 +65,19 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
     const tables = tablesOf(projections);
 
     const heads = new Map<string, { seq: number; hash: string; lamport: number }>();
+    const facts = new Map<string, unknown>();
     for (const { key, value } of meta.getRange({})) {
       const tag = typeof key === "string" ? `meta:${key}` : `meta:${keyId(key as Key)}`;
       const v = attempt(`meta ${JSON.stringify(key)}`, () => unsealJson<unknown>(value, tag, `meta ${JSON.stringify(key)}`));
       if (Array.isArray(key) && key[0] === "head" && v !== undefined) heads.set(key[1] as string, v as { seq: number; hash: string; lamport: number });
+      if (typeof key === "string") facts.set(key, v);
     }
+    const format = facts.get("format") as { name?: unknown; version?: unknown } | undefined;
+    if (format?.name !== "taler-wallet-engine" || typeof format.version !== "number") problem(`meta "format" is ${JSON.stringify(format)}, not this engine's`);
+    const deviceId = facts.get("deviceId");
+    if (typeof deviceId !== "string") problem(`meta "deviceId" is missing`);
+    else if (marker && marker.deviceId !== deviceId) problem(`the store belongs to device ${deviceId}, the wallet marker names ${marker.deviceId}`);
+    if (typeof facts.get("rootSeed") !== "string") problem(`meta "rootSeed" is missing`);
 
     // The log, device by device in seq order: dense, chained, canonical, valid, ending at the recorded head.
     const lamports = new Map<string, number[]>();
