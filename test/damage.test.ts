@@ -20,7 +20,7 @@ import { PROJECTIONS } from "../src/engine/engine.ts";
 import { openStore } from "../src/events/store.ts";
 import { WalletError } from "../src/errors.ts";
 import { openWallet } from "../src/wallet.ts";
-import { historyDrafts, seeded } from "./support/history.ts";
+import { appendDrafts, historyDrafts, seeded } from "./support/history.ts";
 import { observeInChildren, type Observed } from "./support/observe.ts";
 import { tempDir } from "./support/temp-wallet.ts";
 
@@ -274,6 +274,45 @@ describe("deliberate damage", () => {
     expect(await verifyStore(path)).toMatchObject({ ok: false, code: "store-corrupt" });
   });
 
+  it("branch pages pointing past the end of the file (lmdb faults or aborts on them): a reader in a child is refused with store-corrupt or crashes, and verifyStore reports store-corrupt instead of dying", async () => {
+    const path = fresh();
+    await appendDrafts(path, historyDrafts(2_000, "bus"), { deviceId: "crashing" });
+    const file = join(path, "wallet.mdb");
+    const b = readFileSync(file);
+    const base = [16, 24].find((o) => b.readUInt32LE(o) === 0xbeefc0de)!;
+    const pageSize = b.readUInt32LE(base + 24);
+    const header = base; // the page header is as long as the offset of the meta record
+    // Both meta pages: the last page moves to the end of the map (legal, as the open tests show) …
+    const map = [0, 1].map((p) => b.readBigUInt64LE(p * pageSize + base + 16));
+    const target = Number(map[0] < map[1] ? map[0] : map[1]) / pageSize - 1;
+    for (const p of [0, 1]) b.writeBigUInt64LE(BigInt(target), p * pageSize + base + 120);
+    // … and every child pointer of every branch page points there, past the end of the file.
+    let branches = 0;
+    for (let p = 2; p < b.length / pageSize; p++) {
+      const o = p * pageSize;
+      if (b.readBigUInt64LE(o) !== BigInt(p) || (b.readUInt16LE(o + header - 6) & 0x01) === 0) continue;
+      const keys = (b.readUInt16LE(o + header - 4) - header) >> 1;
+      for (let k = 0; k < keys; k++) {
+        const node = o + b.readUInt16LE(o + header + 2 * k);
+        b.writeUInt16LE(target & 0xffff, node);
+        b.writeUInt16LE(target >>> 16, node + 2);
+        b.writeUInt16LE(0, node + 4);
+      }
+      branches++;
+    }
+    expect(branches).toBeGreaterThan(0);
+    expect((target + 1) * pageSize).toBeGreaterThan(b.length);
+    writeFileSync(file, b);
+
+    const seen = (await observeInChildren([path])).get(path)!;
+    expect(["crashed", "refused"], JSON.stringify(seen)).toContain(seen.outcome);
+    if (seen.outcome === "refused") expect(seen.code).toBe("store-corrupt");
+    const r = await verifyStore(path, { timeoutMs: 30_000 });
+    expect(r).toMatchObject({ ok: false, code: "store-corrupt" });
+    if (seen.outcome === "crashed") expect((r as { problems: string[] }).problems[0]).toMatch(/crashed \(SIG[A-Z]+\)/);
+    console.log(`lmdb on branch pages past the end: reader ${seen.outcome === "crashed" ? `crashed (${seen.signal})` : `refused (${seen.outcome === "refused" ? seen.code : ""})`}; verifyStore: ${(r as { problems: string[] }).problems[0]}`);
+  });
+
   it("wallet.mdb cut short (half its pages) is refused or reported, never a crash of the host", async () => {
     const path = await wallet();
     const size = statSync(join(path, "wallet.mdb")).size;
@@ -282,5 +321,31 @@ describe("deliberate damage", () => {
     expect(["refused", "crashed"]).toContain(seen.outcome);
     if (seen.outcome === "refused") expect(seen.code).toBe("store-corrupt");
     expect(await verifyStore(path)).toMatchObject({ ok: false, code: "store-corrupt" });
+  });
+});
+
+describe("verifyStore", () => {
+  it("reports a healthy wallet with its counts, also while the wallet is open for writing", async () => {
+    const path = fresh();
+    await appendDrafts(path, historyDrafts(50, "v"), { deviceId: "verified" });
+    const w = await openWallet({ path });
+    await w.addExchange({ exchangeBaseUrl: "https://v.example/" });
+    expect(await verifyStore(path)).toEqual({ ok: true, events: 51, records: expect.any(Number) });
+    await w.close();
+  });
+
+  it("reports a directory without a wallet, and a walk that runs out of time, as store-corrupt", async () => {
+    expect(await verifyStore(fresh())).toMatchObject({ ok: false, code: "store-corrupt" });
+    const path = fresh();
+    await appendDrafts(path, historyDrafts(50, "t"));
+    const r = await verifyStore(path, { timeoutMs: 1 });
+    expect(r).toMatchObject({ ok: false, code: "store-corrupt" });
+    expect((r as { problems: string[] }).problems[0]).toMatch(/did not finish within 1 ms/);
+  });
+
+  it("refuses arguments that are not a path or a timeout with request-invalid", async () => {
+    for (const [p, o] of [["", {}], [5, {}], ["/tmp", { timeoutMs: 0 }], ["/tmp", { timeoutMs: 1.5 }]] as const) {
+      await expect(verifyStore(p as never, o as never)).rejects.toMatchObject({ code: "request-invalid" });
+    }
   });
 });
