@@ -13,7 +13,8 @@
 // undamaged wallet without either side noticing. SOAK=1 runs 200 flips.
 import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { open } from "lmdb";
+// @ts-expect-error lmdb exports its key codec without declaring it
+import { bufferToKeyValue, open } from "lmdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyStore, type VerifyStoreResult } from "../src/engine/verify-store.ts";
 import { PROJECTIONS } from "../src/engine/engine.ts";
@@ -225,6 +226,37 @@ describe("deliberate damage", () => {
       await w.close();
     }
     expect(await verifyStore(path)).toMatchObject({ ok: true });
+  });
+
+  // Fails while the store lets a key that lmdb cannot decode (a damaged first byte: lmdb-js reads it as a
+  // BigInt and throws a RangeError) escape from its range reads: the caller gets internal-error.
+  it("BUG damaged-key-decoding: a record key whose first byte is damaged (lmdb-js cannot decode it) is store-corrupt, not internal-error", async () => {
+    const path = await wallet();
+    const env = open({ path: join(path, "wallet.mdb"), maxDbs: 8, encoding: "binary" });
+    const raw = env.openDB({ name: "proj", encoding: "binary", keyEncoding: "binary" });
+    // The first key that a damaged first byte makes undecodable (as seeded byte flips found in a soak run).
+    const undecodable = (k: Buffer) => {
+      const d = Buffer.from(k);
+      d[0] = 0x0d;
+      try {
+        bufferToKeyValue(d);
+        return undefined;
+      } catch {
+        return d;
+      }
+    };
+    const key = [...raw.getKeys({})].map((k) => k as Buffer).find((k) => undecodable(k) !== undefined)!;
+    expect(key).toBeDefined();
+    const damagedKey = undecodable(key)!;
+    expect(() => bufferToKeyValue(damagedKey)).toThrow(RangeError);
+    const value = raw.get(key) as Buffer;
+    await raw.remove(key);
+    await raw.put(damagedKey, value);
+    await env.close();
+
+    expect(await verifyStore(path)).toMatchObject({ ok: false, code: "store-corrupt" });
+    const seen = (await observeInChildren([path])).get(path)!;
+    expect(seen, JSON.stringify(seen)).toMatchObject({ outcome: "refused", code: "store-corrupt" });
   });
 
   it("the same edit with a recomputed checksum is caught by verifyStore (the record differs from a fold of the log)", async () => {
