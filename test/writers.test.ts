@@ -112,7 +112,7 @@ describe("two wallet objects on one path in one process", () => {
     for (const r of results) if (r.status === "rejected") expect((r.reason as WalletError).code).toBe("store-locked");
   });
 
-  it("a refused open of a wallet directory that did not exist yet leaves nothing half-made for the holder", async () => {
+  it("a refused second open of a just-created wallet directory leaves the holder writing", async () => {
     const parent = fresh();
     const path = join(parent, "new", "wallet");
     mkdirSync(join(parent, "new"));
