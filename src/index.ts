@@ -10,6 +10,7 @@ export type {
   Wallet,
 } from "./wallet.ts";
 export { WalletError, isWalletError } from "./errors.ts";
+export { verifyStore, type VerifyStoreOptions, type VerifyStoreResult } from "./engine/verify-store.ts";
 export type { WalletEvent } from "./events/envelope.ts";
 export { catalogue, type EventType } from "./events/catalogue.ts";
 export type {

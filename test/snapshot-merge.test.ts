@@ -13,6 +13,7 @@ import { openStore, type Store } from "../src/events/store.ts";
 import { exportFrom, importInto } from "../src/merge/log-merge.ts";
 import { importSnapshotAndTail } from "../src/merge/snapshot-merge.ts";
 import { deviceName, historyArb, Simulation, type History } from "../src/testing/index.ts";
+import { verifyStore } from "../src/engine/verify-store.ts";
 import { PROJECTIONS } from "../src/projections/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 25);
@@ -213,6 +214,11 @@ describe("snapshot and tail", () => {
           );
           expect(shared(x)).toEqual(adopted);
           expect(x.baseFrontier()).toEqual(snap.frontier);
+          // The full walk of a store with a base (and of the one it came from) finds nothing wrong.
+          await x.close();
+          await a.close();
+          expect(await verifyStore(join(root, "x"))).toMatchObject({ ok: true });
+          expect(await verifyStore(join(root, "a"))).toMatchObject({ ok: true });
         } finally {
           await x.close();
         }

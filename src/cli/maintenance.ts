@@ -1,5 +1,6 @@
 // `wallet-engine rebuild | check`: is what the wallet stored what its log says?
 import type { VectorClock } from "../events/clock.ts";
+import { verifyStore } from "../engine/verify-store.ts";
 import { WalletError } from "../errors.ts";
 import { requireWalletDirectory } from "./wallet-dir.ts";
 import type { Command } from "./command.ts";
@@ -82,36 +83,6 @@ const rebuild: Command = {
   },
 };
 
-interface VerifyReport {
-  ok: boolean;
-  problems: string[];
-  events: number;
-  records: number;
-}
-
-type VerifyStore = (path: string) => Promise<VerifyReport>;
-
-/**
- * The store verification of src/engine/verify-store.ts, found at run time:
- * this tool is ready for it before it is part of the engine, and says so
- * cleanly until then (operation-unknown).
- */
-async function loadVerifyStore(): Promise<VerifyStore> {
-  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
-  const where = new URL(`../engine/verify-store${ext}`, import.meta.url);
-  let mod: { verifyStore?: unknown };
-  try {
-    mod = (await import(where.href)) as { verifyStore?: unknown };
-  } catch (e) {
-    const err = e as { code?: string; message?: string };
-    if (err.code !== "ERR_MODULE_NOT_FOUND" || !String(err.message).includes("verify-store")) throw e;
-    mod = {};
-  }
-  if (typeof mod.verifyStore !== "function") {
-    throw new WalletError("operation-unknown", "this engine has no store verification yet (verifyStore of src/engine/verify-store.ts)", { operation: "verifyStore" });
-  }
-  return mod.verifyStore as VerifyStore;
-}
 
 const check: Command = {
   words: ["check"],
@@ -122,17 +93,15 @@ const check: Command = {
   wallet: "none",
   async run(cx) {
     requireWalletDirectory(cx.global.wallet);
-    const verifyStore = await loadVerifyStore();
     const report = await verifyStore(cx.global.wallet);
     cx.print(report, () =>
-      [
-        fields(cx.style, [
-          ["store", status(report.ok ? "ok" : "failed")],
-          ["events", String(report.events)],
-          ["records", String(report.records)],
-        ]),
-        ...report.problems.map((p) => `  ${p}`),
-      ].join("\n"),
+      report.ok
+        ? fields(cx.style, [
+            ["store", status("ok")],
+            ["events", String(report.events)],
+            ["records", String(report.records)],
+          ])
+        : [fields(cx.style, [["store", status("failed")]]), ...report.problems.map((p) => `  ${p}`)].join("\n"),
     );
     return report.ok ? 0 : 1;
   },

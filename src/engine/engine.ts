@@ -5,6 +5,7 @@ import { eddsaPublicFromSeed, randomBytes } from "../codec/keys.ts";
 import type { LocalDraft } from "../events/catalogue.ts";
 import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
+import { asStoreError } from "../events/store-errors.ts";
 import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
 import { DEFAULT_SCHEDULE, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
@@ -45,7 +46,6 @@ export interface Engine<T extends OperationTable> {
 }
 
 
-
 function checkedClock(host: () => number): () => number {
   return () => {
     let t: unknown;
@@ -72,16 +72,16 @@ function optionalCount(v: unknown, name: string): number | undefined {
   return v as number | undefined;
 }
 
-/** Turns anything thrown below the engine into a WalletError; raw library errors never reach a caller. */
+/**
+ * Turns anything thrown below the engine into a WalletError; raw library errors never reach a caller.
+ * What the store's reads throw raw (lmdb on a damaged page: MDB_PAGE_NOTFOUND, MDB_CORRUPTED …, the
+ * file system: ENOSPC, EROFS …) is classified like its writes; anything else is a bug of the engine.
+ */
 export function asWalletError(e: unknown): WalletError {
   if (e instanceof WalletError) return e;
-  const err = e as { code?: unknown; message?: unknown } | undefined;
-  const message = typeof err?.message === "string" ? err.message : String(e);
-  const sys = typeof err?.code === "string" ? err.code : "";
-  if (sys === "ENOSPC" || /MDB_MAP_FULL|No space left/i.test(message)) return new WalletError("store-disk-full", `the disk is full: ${message}`);
-  if (sys === "EACCES" || sys === "EROFS" || sys === "EPERM" || /read-only|permission denied/i.test(message)) {
-    return new WalletError("store-read-only", `the wallet store is not writable: ${message}`);
-  }
+  const stored = asStoreError(e, "the wallet store failed");
+  if (stored.code !== "store-failed") return stored;
+  const message = typeof (e as { message?: unknown } | undefined)?.message === "string" ? (e as Error).message : String(e);
   return new WalletError("internal-error", `unexpected ${(e as Error)?.name ?? "error"}: ${message}`);
 }
 

@@ -76,7 +76,8 @@ export const oneOf =
 /** A base URL, canonicalized; anything that is not one is url-invalid. */
 export const baseUrl: Parser<string> = (v, path) => {
   if (typeof v !== "string") throw invalid(path, "must be a base URL string", "url-invalid");
-  return canonicalizeBaseUrl(checkLength(v, path, MAX_URL_BYTES));
+  // The canonical form is what gets stored and keyed, and percent-encoding can make it several times longer.
+  return checkLength(canonicalizeBaseUrl(checkLength(v, path, MAX_URL_BYTES)), path, MAX_URL_BYTES);
 };
 
 /** An amount string, normalized ("KUDOS:1.50" → "KUDOS:1.5"). */

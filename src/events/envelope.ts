@@ -34,10 +34,10 @@ export function eventHash(e: WalletEvent): string {
 /** The last millisecond of year 9999: an event time beyond it (or before 1970) is refused. */
 export const MAX_TIME_MS = 253_402_300_799_999;
 /**
- * Every lamport stays below this, own events and imported ones alike: the
- * same rule everywhere, so whatever a device writes its peers accept. No real
- * history comes near (2^50 events in one causal chain); an import at or past it
- * is refused, so an unsafe lamport (2^53) never enters a log.
+ * Lamports stay below MAX − 1, own events and imported ones alike (an event at
+ * MAX − 1 would leave no successor below MAX): one rule everywhere, so whatever
+ * a device writes its peers accept. No real history comes near (2^50 events in
+ * one causal chain), and an unsafe lamport (2^53) never enters a log.
  */
 export const MAX_LAMPORT = 2 ** 50;
 
@@ -81,8 +81,8 @@ export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent 
   if (typeof e.device !== "string" || !isDeviceId(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64} (and not be __proto__)");
   if (!isNat(e.seq) || e.seq < 1 || e.seq > MAX_LAMPORT) bad("seq", `must be a positive integer up to ${MAX_LAMPORT}`);
   if (!isNat(e.lamport) || e.lamport < 1) bad("lamport", "must be a positive integer");
-  if ((e.lamport as number) >= MAX_LAMPORT) {
-    throw new WalletError("import-bad-lamport", `${where}: lamport ${String(e.lamport)} is not below ${MAX_LAMPORT}, the bound every device's events keep`, { path: "lamport" });
+  if ((e.lamport as number) >= MAX_LAMPORT - 1) {
+    throw new WalletError("import-bad-lamport", `${where}: lamport ${String(e.lamport)} leaves no successor below ${MAX_LAMPORT}: every device's events stay below ${MAX_LAMPORT - 1}`, { path: "lamport" });
   }
   if (!isNat(e.time) || e.time > MAX_TIME_MS) bad("time", "must be a time in ms between 1970 and 9999");
   if (!isPlainObject(e.deps)) bad("deps", "must be a vector clock");

@@ -18,7 +18,7 @@ const BY_MESSAGE: [RegExp, ErrorCode][] = [
   [/No space left|MDB_MAP_FULL|ENOSPC/i, "store-disk-full"],
   [/Read-only file system|Permission denied|EACCES|EROFS/i, "store-read-only"],
   [/Key size is larger than the maximum key size|MDB_BAD_VALSIZE/i, "request-too-large"],
-  [/MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_INVALID|MDB_VERSION_MISMATCH|MDB_BAD_TXN|Is a directory/i, "store-corrupt"],
+  [/MDB_CORRUPTED|MDB_PAGE_NOTFOUND|MDB_INVALID|MDB_VERSION_MISMATCH|MDB_BAD_TXN|MDB_PROBLEM|MDB_INCOMPATIBLE|Is a directory/i, "store-corrupt"],
 ];
 
 /** `e` as a WalletError; `context` says what the store was doing. WalletErrors pass through. */

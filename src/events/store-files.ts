@@ -25,9 +25,12 @@ export function ensureDirectory(path: string): void {
   try {
     mkdirSync(path, { recursive: true });
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST" || code === "ENOTDIR") throw new WalletError("store-open-failed", `${path} is not a directory (or lies below a file)`);
-    throw asStoreError(e, `cannot create wallet directory ${path}`);
+    const why = causeOf(path, e);
+    if (why !== undefined) {
+      const code = (why as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") throw new WalletError("store-open-failed", `${path} is not a directory (or lies below a file)`);
+      throw asStoreError(why, `cannot create wallet directory ${path}`);
+    }
   }
   let st: Stats;
   try {
@@ -36,6 +39,21 @@ export function ensureDirectory(path: string): void {
     throw asStoreError(e, `cannot read wallet directory ${path}`);
   }
   if (!st.isDirectory()) throw new WalletError("store-open-failed", `${path} is not a directory`);
+}
+
+/**
+ * Node's recursive mkdir says ENOENT for failures such as EROFS or EACCES
+ * below an existing parent; a plain mkdir names the cause (or succeeds, and
+ * there is no failure).
+ */
+function causeOf(path: string, e: unknown): unknown {
+  if ((e as NodeJS.ErrnoException).code !== "ENOENT") return e;
+  try {
+    mkdirSync(path);
+    return undefined;
+  } catch (plain) {
+    return (plain as NodeJS.ErrnoException).code === "ENOENT" ? e : plain;
+  }
 }
 
 export function readMarker(dir: string): Marker | undefined {
@@ -101,11 +119,13 @@ const NO_PAGE = 0xffffffffffffffffn;
 /**
  * What LMDB checks first, checked here without crashing: both meta pages carry
  * the magic (after the page header: 16 bytes in stock LMDB, 24 in the lmdb-js
- * fork), the page size is plausible, and the root pages of the newer meta
- * page's two trees lie inside the file (a file cut short below them would make
- * lmdb-js fault). The file may legitimately end before the meta page's last
- * page (LMDB's own comment: the free list can hold the final pages), so that
- * is not checked. Damage inside pages is for verifyStore.
+ * fork), the page size is plausible and the same in both, their transaction
+ * ids are consecutive, each meta page's root pages lie inside the file and up
+ * to its last page (a file cut short below them would make lmdb-js fault), and
+ * its last page inside its map size (a damaged one makes a writer hang or
+ * fault). The file may legitimately end before the meta page's last page
+ * (LMDB's own comment: the free list can hold the final pages), so that is not
+ * checked. Damage inside pages is for verifyStore.
  */
 export function checkDataFile(dir: string): void {
   const file = join(dir, DATA_FILE);
@@ -133,8 +153,10 @@ export function checkDataFile(dir: string): void {
       if (base === undefined) return undefined;
       return {
         base,
+        mapSize: b.readBigUInt64LE(base + 16),
         pageSize: b.readUInt32LE(base + 24),
         roots: [b.readBigUInt64LE(base + 24 + 40), b.readBigUInt64LE(base + 72 + 40)],
+        last: b.readBigUInt64LE(base + 120),
         txn: b.readBigUInt64LE(base + 128),
       };
     };
@@ -144,9 +166,22 @@ export function checkDataFile(dir: string): void {
     if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) throw corrupt(`implausible page size ${ps}`);
     const m1 = meta(ps);
     if (!m1 || m1.base !== m0.base) throw corrupt("the second meta page is damaged");
-    const newer = m1.txn > m0.txn ? m1 : m0;
-    for (const root of newer.roots) {
-      if (root !== NO_PAGE && (root + 1n) * BigInt(ps) > BigInt(size)) throw corrupt(`truncated: ${size} bytes, a root page ${root} lies beyond the end`);
+    if (m1.pageSize !== ps) throw corrupt(`the meta pages disagree on the page size (${ps}, ${m1.pageSize})`);
+    // Each commit writes transaction t into meta page t & 1, so the two pages hold t and t − 1 (both 0 in a
+    // new file; 0 and an odd t in a compacted copy). Any other pair is a damaged id, and LMDB would serve
+    // whichever page it now finds newer: an older state, silently.
+    const [lo, hi] = m0.txn < m1.txn ? [m0.txn, m1.txn] : [m1.txn, m0.txn];
+    if (hi - lo !== 1n && lo !== 0n) throw corrupt(`the meta pages' transaction ids ${m0.txn} and ${m1.txn} are not consecutive`);
+    // Both meta pages, not only the newer one: a writer opening the file uses the older one too, and a
+    // damaged root or last page there hangs or crashes lmdb-js (SIGBUS) instead of being refused.
+    for (const [i, m] of [m0, m1].entries()) {
+      for (const root of m.roots) {
+        if (root === NO_PAGE) continue;
+        if ((root + 1n) * BigInt(ps) > BigInt(size)) throw corrupt(`truncated: ${size} bytes, a root page ${root} (meta page ${i}) lies beyond the end`);
+        if (root > m.last) throw corrupt(`meta page ${i}: root page ${root} lies beyond its last page ${m.last}`);
+      }
+      // LMDB grows its map before it allocates a page, and records the map size with the pages.
+      if ((m.last + 1n) * BigInt(ps) > m.mapSize) throw corrupt(`meta page ${i}: last page ${m.last} lies beyond its map of ${m.mapSize} bytes`);
     }
   } finally {
     closeSync(fd);

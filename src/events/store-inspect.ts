@@ -20,6 +20,9 @@ export interface InspectReport {
 }
 
 const MAX_PROBLEMS = 100;
+const DATABASES = ["local", "log", "meta", "proj"] as const;
+/** Opened (so created) by every engine since compaction; a store written before it lacks it. */
+const OPTIONAL_DATABASES = ["base"] as const;
 
 /** Walks the store in `dir` and reports what is damaged; never writes. */
 export async function inspectStore(dir: string, projections: Projection[]): Promise<InspectReport> {
@@ -49,19 +52,40 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
 
   const env = open({ path: join(dir, DATA_FILE), readOnly: true, encoding: "binary", maxDbs: 8 });
   try {
+    // The named databases are the root's only keys. A damaged root page can show another tree instead,
+    // whose walk would find nothing wrong because it finds nothing at all.
+    const names = attempt("the root database", () => [...env.getKeys({})]) ?? [];
+    for (const n of names) if (![...DATABASES, ...OPTIONAL_DATABASES].includes(n as never)) problem(`the root database holds ${JSON.stringify(n)}, which is not a database of a wallet`);
+    for (const n of DATABASES) if (!names.includes(n)) problem(`the root database lacks the ${n} database`);
+    if (problems.length > 0) return report(0, 0);
+
     const db = (name: string) => env.openDB({ name, encoding: "binary" });
     const meta = db("meta");
     const log = db("log");
     const local = db("local");
     const proj = db("proj");
+    const baseDb = names.includes("base") ? db("base") : undefined;
     const tables = tablesOf(projections);
 
     const heads = new Map<string, { seq: number; hash: string; lamport: number }>();
+    const facts = new Map<string, unknown>();
     for (const { key, value } of meta.getRange({})) {
       const tag = typeof key === "string" ? `meta:${key}` : `meta:${keyId(key as Key)}`;
       const v = attempt(`meta ${JSON.stringify(key)}`, () => unsealJson<unknown>(value, tag, `meta ${JSON.stringify(key)}`));
       if (Array.isArray(key) && key[0] === "head" && v !== undefined) heads.set(key[1] as string, v as { seq: number; hash: string; lamport: number });
+      if (typeof key === "string") facts.set(key, v);
     }
+    const format = facts.get("format") as { name?: unknown; version?: unknown } | undefined;
+    if (format?.name !== "taler-wallet-engine" || typeof format.version !== "number") problem(`meta "format" is ${JSON.stringify(format)}, not this engine's`);
+    const deviceId = facts.get("deviceId");
+    if (typeof deviceId !== "string") problem(`meta "deviceId" is missing`);
+    else if (marker && marker.deviceId !== deviceId) problem(`the store belongs to device ${deviceId}, the wallet marker names ${marker.deviceId}`);
+    if (typeof facts.get("rootSeed") !== "string") problem(`meta "rootSeed" is missing`);
+    // The base: events at or below its frontier may be folded into its records instead of held.
+    const baseMeta = (facts.get("base") as { frontier?: [string, number][]; heads?: [string, string, number][] } | undefined) ?? {};
+    const frontier = new Map(baseMeta.frontier ?? []);
+    const baseHeads = new Map((baseMeta.heads ?? []).map(([d, hash, lamport]) => [d, { seq: frontier.get(d) ?? 0, hash, lamport }]));
+    const covered = (d: string, s: number) => s <= (frontier.get(d) ?? 0);
 
     // The log, device by device in seq order: dense, chained, canonical, valid, ending at the recorded head.
     const lamports = new Map<string, number[]>();
@@ -72,7 +96,8 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       const where = `event ${d}:${s}`;
       if (!expected || expected.device !== d) {
         if (expected) closeDevice(expected);
-        expected = { device: d, seq: 1 };
+        // A device's log may start above 1 where the base holds what came before: then it chains to the base's head.
+        expected = s > 1 && covered(d, s - 1) ? { device: d, seq: s, prev: (frontier.get(d) === s - 1 ? baseHeads.get(d)?.hash : undefined) ?? "(not checkable)" } : { device: d, seq: 1 };
       }
       if (s !== expected.seq) problem(`${where}: expected ${d}:${expected.seq} (the log of ${d} has a gap)`);
       const bytes = attempt(where, () => unseal(value, `log:${d}:${s}`, where));
@@ -87,7 +112,7 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       }
       if (e.device !== d || e.seq !== s) problem(`${where}: holds ${e.device}:${e.seq}`);
       if (canonicalEventText(e) !== bytes.toString("utf8")) problem(`${where}: is not stored in canonical form`);
-      if (e.prev !== expected.prev) problem(`${where}: does not chain to ${d}:${s - 1}`);
+      if (e.prev !== expected.prev && expected.prev !== "(not checkable)") problem(`${where}: does not chain to ${d}:${s - 1}`);
       let ls = lamports.get(d);
       if (!ls) lamports.set(d, (ls = []));
       ls[s] = e.lamport;
@@ -100,10 +125,14 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       if (!h) problem(`the log holds events of ${x.device}, which has no recorded head`);
       else if (h.seq !== x.seq - 1 || h.hash !== x.prev) problem(`the log of ${x.device} ends at ${x.seq - 1}, but its head says ${h.seq}`);
     }
-    for (const d of heads.keys()) if (!lamports.has(d)) problem(`the head of ${d} names events the log does not hold`);
+    for (const [d, h] of heads) {
+      const b = baseHeads.get(d);
+      if (!lamports.has(d) && !(b && b.seq === h.seq && b.hash === h.hash)) problem(`the head of ${d} names events neither the log nor the base holds`);
+    }
     for (const e of events) {
       for (const [d, s] of Object.entries(e.deps)) {
         const l = lamports.get(d)?.[s];
+        if (l === undefined && covered(d, s)) continue;
         if (l === undefined) problem(`event ${e.device}:${e.seq}: depends on ${d}:${s}, which the log does not hold`);
         else if (e.lamport <= l) problem(`event ${e.device}:${e.seq}: lamport not above its dependency ${d}:${s}`);
       }
@@ -130,9 +159,20 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
     }
     if (problems.length === 0) {
       const fold = memoryRecords(tables);
+      for (const { key, value } of baseDb?.getRange({}) ?? []) {
+        const k = key as Key;
+        const where = `base record ${JSON.stringify(k)}`;
+        const codec = tables[k[0] as string];
+        if (!codec || codec.local) {
+          problem(`${where}: of a table that is not shared state`);
+          continue;
+        }
+        const v = attempt(where, () => codec.decode(unsealJson(value, keyId(k), where), k));
+        if (v !== undefined) fold.put(k, v);
+      }
       events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
       attempt("fold of the log", () => {
-        for (const e of events) for (const p of projections) p.evolveShared?.(fold, e);
+        for (const e of events) if (!covered(e.device, e.seq)) for (const p of projections) p.evolveShared?.(fold, e);
         for (const e of localEvents) for (const p of projections) p.evolveLocal?.(fold, e);
       });
       const want = fold.dump();

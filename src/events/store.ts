@@ -34,6 +34,25 @@ import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
 
 export type { Key, Projection, RecordChange, Records } from "./records.ts";
 
+/**
+ * An LMDB range, read so that what lmdb-js throws while decoding a damaged key
+ * (a RangeError, not a store error) is a store-corrupt refusal naming `where`.
+ */
+function* scan<T>(range: Iterable<T>, where: string): Iterable<T> {
+  const it = range[Symbol.iterator]();
+  for (;;) {
+    let r: IteratorResult<T>;
+    try {
+      r = it.next();
+    } catch (e) {
+      if (e instanceof WalletError) throw e;
+      throw damaged(where, `unreadable: ${(e as Error)?.message ?? String(e)}`);
+    }
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
 export interface Head {
   seq: number;
   /** Crockford SHA-512 of the event's bytes: the next event's `prev`. */
@@ -190,7 +209,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   // Caches of facts that live in `meta`; staged per transaction, adopted after its commit.
   const heads = new Map<string, Head>();
-  for (const { key, value } of meta.getRange({ start: ["head"] })) {
+  for (const { key, value } of scan(meta.getRange({ start: ["head"] }), "meta")) {
     const k = key as Key;
     if (!Array.isArray(k) || k[0] !== "head") break;
     heads.set(k[1] as string, unsealJson<Head>(value, tagOf(k), `head of ${String(k[1])}`));
@@ -216,7 +235,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   };
 
   function* range(prefix: Key): Iterable<{ key: Key; value: Buffer }> {
-    for (const { key, value } of proj.getRange({ start: prefix })) {
+    for (const { key, value } of scan(proj.getRange({ start: prefix }), "projection records")) {
       const k = key as Key;
       if (k.length <= prefix.length || !prefix.every((p, i) => k[i] === p)) break;
       yield { key: k, value };
@@ -252,7 +271,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     },
     remove: (key) => void baseDb.remove(key),
     *range(prefix) {
-      for (const { key, value } of baseDb.getRange({ start: prefix })) {
+      for (const { key, value } of scan(baseDb.getRange({ start: prefix }), "base records")) {
         const k = key as Key;
         if (k.length <= prefix.length || !prefix.every((p, i) => k[i] === p)) break;
         yield { key: k, value: decodeRecord(k, value) };
@@ -289,14 +308,14 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   };
 
   function* rangeBytes(d: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }> {
-    for (const { key, value } of log.getRange({ start: [d, from], end: [d, to + 1] })) {
+    for (const { key, value } of scan(log.getRange({ start: [d, from], end: [d, to + 1] }), `log of ${d}`)) {
       const seq = (key as [string, number])[1];
       yield { seq, bytes: unseal(value, logTag(d, seq), `event ${d}:${seq}`) };
     }
   }
 
   function* rangeOfDevice(d: string, from: number, to = Number.MAX_SAFE_INTEGER): Iterable<SharedEvent> {
-    for (const { key, value } of log.getRange({ start: [d, from], end: [d, to === Number.MAX_SAFE_INTEGER ? to : to + 1] })) {
+    for (const { key, value } of scan(log.getRange({ start: [d, from], end: [d, to === Number.MAX_SAFE_INTEGER ? to : to + 1] }), `log of ${d}`)) {
       yield decodeEvent(d, (key as [string, number])[1], value);
     }
   }
@@ -320,7 +339,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   }
 
   function* localEvents(): Iterable<LocalEvent> {
-    for (const { key, value } of local.getRange({})) yield unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`);
+    for (const { key, value } of scan(local.getRange({}), "local events")) yield unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`);
   }
 
   /** The stored head of each device must be the hash of its newest stored event: the chain is whole at its ends. */
@@ -403,7 +422,8 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
           }
           // The device's own events are held to the rules its peers apply on import.
           validatePayload(draft.type, draft.data, "new event");
-          if (lamport + 1 >= MAX_LAMPORT) throw new WalletError("import-bad-lamport", `lamport ${lamport + 1} is not below ${MAX_LAMPORT}`);
+          // The rule peers apply on import (envelope.ts): never write what they would refuse.
+          if (lamport + 1 >= MAX_LAMPORT - 1) throw new WalletError("import-bad-lamport", `lamport ${lamport + 1} leaves no successor below ${MAX_LAMPORT}`);
           const h = headOf(deviceId);
           // Envelope keys in canonical order, so the event encodes on the fast path.
           const e = {
@@ -428,7 +448,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
         const next = checkSnapshot(snap, headOf);
         // Records this transaction changed so far go down first: the re-fold reads from the table.
         overlay.flush();
-        for (const key of [...baseDb.getKeys({})]) baseDb.remove(key as Key);
+        for (const key of [...scan(baseDb.getKeys({}), "base records")]) baseDb.remove(key as Key);
         for (const r of snap.records) baseDb.put(r.key, sealJson(r.json, keyId(r.key)));
         putMeta("base", baseMeta(next));
         pendingBase = next;
@@ -483,9 +503,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
    * the local events.
    */
   function refold(b: typeof base) {
-    for (const key of [...proj.getKeys({})]) proj.remove(key as Key);
+    for (const key of [...scan(proj.getKeys({}), "projection records")]) proj.remove(key as Key);
     // Base records are sealed under the same key tags as projection records: the bytes copy as they are.
-    for (const { key, value } of baseDb.getRange({})) proj.put(key as Key, value);
+    for (const { key, value } of scan(baseDb.getRange({}), "base records")) proj.put(key as Key, value);
     // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
     const overlay = createOverlay(table, NO_TRACKING, 500_000);
     for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
@@ -584,7 +604,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   function snapshot(): Snapshot {
     const records: { key: Key; json: unknown }[] = [];
-    for (const { key, value } of baseDb.getRange({})) records.push({ key: key as Key, json: unsealJson(value, keyId(key as Key), `base record ${JSON.stringify(key)}`) });
+    for (const { key, value } of scan(baseDb.getRange({}), "base records")) records.push({ key: key as Key, json: unsealJson(value, keyId(key as Key), `base record ${JSON.stringify(key)}`) });
     const heads: Record<string, { hash: string; lamport: number }> = {};
     for (const [d, h] of [...base.heads].sort(([x], [y]) => (x < y ? -1 : 1))) heads[d] = { hash: h.hash, lamport: h.lamport };
     return { frontier: normalizeClock(base.frontier), heads, records };
@@ -609,7 +629,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     baseFrontier: () => normalizeClock(base.frontier),
     compact,
     snapshot,
-    dumpRecords: () => [...proj.getRange({})].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),
+    dumpRecords: () => [...scan(proj.getRange({}), "projection records")].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),
     async close() {
       if (closed) return;
       closed = true;
