@@ -1,7 +1,6 @@
 // `wallet-engine rebuild | check`: is what the wallet stored what its log says?
 import type { VectorClock } from "../events/clock.ts";
 import { verifyStore } from "../engine/verify-store.ts";
-import { WalletError } from "../errors.ts";
 import { requireWalletDirectory } from "./wallet-dir.ts";
 import type { Command } from "./command.ts";
 import { fields, status } from "./format.ts";
