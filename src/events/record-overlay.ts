@@ -34,38 +34,56 @@ export interface Overlay {
  * overlay's memory in huge transactions (an import of a whole log).
  */
 export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, flushAt = 50_000): Overlay {
-  const slots = new Map<string, Slot>();
+  // Slots by table, then by the rest of the key: for the common two-part keys the second part is used
+  // as it is, so no key string is built per access (a concatenated key costs more than the lookup).
+  const slots = new Map<string, Map<string, Slot>>();
+  let count = 0;
   const before = new Map<string, { key: Key; value: unknown }>();
 
-  const track = (id: string, key: Key, value: unknown) => {
+  const tableOf = (key: Key): Map<string, Slot> => {
+    let t = slots.get(key[0] as string);
+    if (!t) slots.set(key[0] as string, (t = new Map()));
+    return t;
+  };
+  const restId = (key: Key): string => (key.length === 2 ? String(key[1]) : keyId(key.slice(1)));
+
+  const track = (key: Key, value: unknown) => {
+    if (!tracked.has(key[0] as string)) return;
+    const id = keyId(key);
     // A second decode: the live value is changed in place by reducers, the before-value must not be.
-    if (!before.has(id) && tracked.has(key[0] as string)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
+    if (!before.has(id)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
   };
 
   const slotOf = (key: Key): Slot => {
-    const id = keyId(key);
-    let s = slots.get(id);
+    const t = tableOf(key);
+    const id = restId(key);
+    let s = t.get(id);
     if (!s) {
       const value = table.get(key);
       s = { key, value, dirty: false };
-      slots.set(id, s);
-      track(id, key, value);
+      t.set(id, s);
+      count++;
+      track(key, value);
     }
     return s;
   };
 
   function flush() {
-    for (const s of slots.values()) {
-      if (!s.dirty) continue;
-      if (s.value === undefined) table.remove(s.key);
-      else table.put(s.key, s.value);
+    for (const t of slots.values()) {
+      for (const s of t.values()) {
+        if (!s.dirty) continue;
+        if (s.value === undefined) table.remove(s.key);
+        else table.put(s.key, s.value);
+      }
     }
     slots.clear();
+    count = 0;
   }
 
   const write = (key: Key, value: unknown) => {
-    const id = keyId(key);
-    const s = slots.get(id);
+    const t = tableOf(key);
+    const id = restId(key);
+    const s = t.get(id);
     if (s) {
       s.value = value;
       s.dirty = true;
@@ -73,9 +91,9 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
     }
     // A record written without being read first (an index entry) needs no read of what it replaces,
     // unless its table is tracked.
-    if (tracked.has(key[0] as string) && !before.has(id)) track(id, key, table.get(key));
-    slots.set(id, { key, value, dirty: true });
-    if (slots.size > flushAt) flush();
+    track(key, tracked.has(key[0] as string) ? table.get(key) : undefined);
+    t.set(id, { key, value, dirty: true });
+    if (++count > flushAt) flush();
   };
 
   const records: Records = {

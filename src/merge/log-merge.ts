@@ -26,8 +26,9 @@ type Fresh = { e: SharedEvent; enc: EncodedEvent };
 /** Merges `raw` into the wallet inside `tx`. Throws WalletError (and so writes nothing) on any bad event. */
 export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   if (!Array.isArray(raw)) throw new WalletError("request-invalid", "importEvents expects an array of events");
-  const fresh = new Map<string, Fresh>();
-  const freshByDevice = new Map<string, SharedEvent[]>();
+  // New events by device, then by seq: no dot strings built per event.
+  const fresh = new Map<string, Map<number, Fresh>>();
+  const freshOf = (device: string, seq: number) => fresh.get(device)?.get(seq);
   const held = new Map<string, { seq: number; i: number }[]>();
   let known = 0;
 
@@ -42,21 +43,19 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
       continue;
     }
     const e = validateSharedEvent(raw[i], `events[${i}]`);
-    const dot = dotName(e);
     const enc = encodeEvent(e);
-    const twin = fresh.get(dot);
+    let q = fresh.get(e.device);
+    const twin = q?.get(e.seq);
     if (twin) {
       if (!twin.enc.bytes.equals(enc.bytes)) throw equivocation(e);
       known++;
       continue;
     }
     if (e.device === tx.deviceId) {
-      throw new WalletError("import-own-device", `${dot} claims to be authored by this device, which never wrote it`, { device: e.device, seq: e.seq });
+      throw new WalletError("import-own-device", `${dotName(e)} claims to be authored by this device, which never wrote it`, { device: e.device, seq: e.seq });
     }
-    fresh.set(dot, { e, enc });
-    let q = freshByDevice.get(e.device);
-    if (!q) freshByDevice.set(e.device, (q = []));
-    q.push(e);
+    if (!q) fresh.set(e.device, (q = new Map()));
+    q.set(e.seq, { e, enc });
   }
 
   const base = tx.baseFrontier();
@@ -82,12 +81,14 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   }
 
   // Each device's new events must continue its chain densely from what we hold.
-  for (const [device, q] of freshByDevice) {
-    q.sort((a, b) => a.seq - b.seq);
+  const queues = new Map<string, Fresh[]>();
+  for (const [device, q] of fresh) {
+    const sorted = [...q.values()].sort((a, b) => a.e.seq - b.e.seq);
+    queues.set(device, sorted);
     const head = tx.head(device);
     let expectSeq = (head?.seq ?? 0) + 1;
     let expectPrev = head?.hash;
-    for (const e of q) {
+    for (const { e, enc } of sorted) {
       if (e.seq !== expectSeq) {
         throw new WalletError(
           "import-missing-deps",
@@ -102,30 +103,33 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
         });
       }
       expectSeq++;
-      expectPrev = fresh.get(dotName(e))!.enc.hash;
+      expectPrev = enc.hash;
     }
   }
 
   // Causal delivery: apply an event once everything in its deps is present.
   const clock: VectorClock = tx.clock();
-  const lamports = new Map<string, number>();
+  const heldLamports = new Map<string, Map<number, number>>();
   /** The lamport of a dependency; 0 for one folded into the base and not held (it cannot be checked). */
   const lamportOf = (device: string, seq: number): number => {
-    const dot = `${device}:${seq}`;
-    let l = fresh.get(dot)?.e.lamport ?? lamports.get(dot);
+    const f = freshOf(device, seq);
+    if (f) return f.e.lamport;
+    let m = heldLamports.get(device);
+    if (!m) heldLamports.set(device, (m = new Map()));
+    let l = m.get(seq);
     if (l === undefined) {
       l = seq === tx.head(device)?.seq ? tx.head(device)!.lamport : (tx.getEvent(device, seq)?.lamport ?? 0);
-      lamports.set(dot, l);
+      m.set(seq, l);
     }
     return l;
   };
-  const cursors = [...freshByDevice.entries()].map(([device, q]) => ({ device, q, i: 0 }));
+  const cursors = [...queues.entries()].map(([device, q]) => ({ device, q, i: 0 }));
   let added = 0;
   for (let progress = true; progress; ) {
     progress = false;
     for (const c of cursors) {
       for (; c.i < c.q.length; c.i++) {
-        const e = c.q[c.i];
+        const { e, enc } = c.q[c.i];
         if (!depsMet(e.deps, clock)) break;
         for (const d of Object.keys(e.deps)) {
           if (e.lamport <= lamportOf(d, e.deps[d])) {
@@ -136,7 +140,7 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
           }
         }
         try {
-          tx.appendRemote(e, fresh.get(dotName(e))!.enc);
+          tx.appendRemote(e, enc);
         } catch (err) {
           throw namingDot(err, e);
         }
@@ -148,7 +152,7 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   }
   for (const c of cursors) {
     if (c.i < c.q.length) {
-      const e = c.q[c.i];
+      const { e } = c.q[c.i];
       const missing = Object.entries(e.deps).find(([d, s]) => seqOf(clock, d) < s)!;
       throw new WalletError(
         "import-missing-deps",
