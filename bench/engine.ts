@@ -13,6 +13,7 @@ import { exportFrom, importInto } from "../src/merge/log-merge.ts";
 import { coinsProjection } from "../src/projections/coins.ts";
 import { exchangeUpdatesProjection } from "../src/projections/exchange-updates.ts";
 import { exchangesProjection } from "../src/projections/exchanges.ts";
+import { backupProvidersProjection } from "../src/projections/backup-providers.ts";
 import { canonicalJson, openWallet, type Balance, type VectorClock, type WalletEvent } from "../src/index.ts";
 
 export type { KeysFactsData, SharedDraft } from "../src/events/catalogue.ts";
@@ -23,7 +24,7 @@ export { canonicalJson, encodeCrock, formatAmount, sha512 } from "../src/index.t
 export const EVENT_TIME = 1_700_000_000_000;
 
 /** The projections `openWallet` folds: an appender must keep the same records, or reopening would miss them. */
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
+const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection, backupProvidersProjection];
 
 /** Appends events authored by this device, straight into the store. */
 export interface Appender {

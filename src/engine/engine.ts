@@ -9,6 +9,7 @@ import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
 import { coinsProjection } from "../projections/coins.ts";
 import { DEFAULT_SCHEDULE, exchangeUpdatesProjection, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import { exchangesProjection } from "../projections/exchanges.ts";
+import { backupProvidersProjection } from "../projections/backup-providers.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import type { EngineContext } from "./context.ts";
 import { NOTIFYING_TABLES, notificationsOf, type NotificationListener, type WalletNotification } from "./notifications.ts";
@@ -45,7 +46,7 @@ export interface Engine<T extends OperationTable> {
   close(): Promise<void>;
 }
 
-const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection];
+const PROJECTIONS = [exchangesProjection, coinsProjection, exchangeUpdatesProjection, backupProvidersProjection];
 
 
 function checkedClock(host: () => number): () => number {
@@ -194,7 +195,10 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
 
   return {
     deviceId: store.deviceId,
-    walletRootPub: encodeCrock(eddsaPublicFromSeed(store.rootSeed)),
+    // Read each time: a recovery with strategy "theirs" replaces the root key.
+    get walletRootPub() {
+      return encodeCrock(eddsaPublicFromSeed(store.rootSeed));
+    },
     call,
 
     async handleRequest(operation, id, payload) {
@@ -204,8 +208,10 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
         if (!isOperation(op)) {
           throw new WalletError("operation-unknown", `no operation ${JSON.stringify(op)}; see the operations table`, { operation: op });
         }
-        const result = await call(op, payload);
-        return { type: "response", operation: op, id: rid, result: result === undefined ? {} : result };
+        const result: unknown = await call(op, payload);
+        const toWire = table[op].toWire;
+        const wire = toWire ? toWire(result) : result;
+        return { type: "response", operation: op, id: rid, result: wire === undefined ? {} : wire };
       } catch (e) {
         const w = asWalletError(e);
         const error: { code: ErrorCode; message: string; details?: Record<string, unknown> } = {

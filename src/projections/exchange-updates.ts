@@ -27,12 +27,14 @@ export const exchangeUpdatesProjection: Projection = {
   name: "exchange-updates",
   tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState } },
   evolveLocal(records, e: LocalEvent) {
-    const s = getUpdateState(records, e.data.url);
     switch (e.type) {
-      case "exchange-update-attempted":
+      case "exchange-update-attempted": {
+        const s = getUpdateState(records, e.data.url);
         records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
         return;
+      }
       case "exchange-update-settled": {
+        const s = getUpdateState(records, e.data.url);
         if (e.data.interrupted === true) {
           records.put(key(e.data.url), { ...s, inFlight: false });
           return;
@@ -46,6 +48,9 @@ export const exchangeUpdatesProjection: Projection = {
         records.put(key(e.data.url), next);
         return;
       }
+      case "backup-provider-added":
+      case "backup-provider-removed":
+        return;
       default:
         assertNever(e);
     }
