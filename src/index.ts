@@ -67,6 +67,7 @@ export type {
 } from "./backup/content.ts";
 export { readBackupContent, type ReadBackup } from "./backup/content-reader.ts";
 export type { DecodedLog, EncodedLog } from "./backup/log-codec.ts";
+export { unpackStrings, type PackedRun, type PackedStrings } from "./backup/string-table.ts";
 export type { BackupRecovery, RecoveryStrategy } from "./backup/recovery.ts";
 
 // Sync provider (a GNU Taler compatible backup server) and the transport-level sync client.

@@ -19,6 +19,7 @@ import {
   readBackupContent,
   startSyncServer,
   syncUpload,
+  unpackStrings,
   type BackupContent,
   type SyncServer,
   type Wallet,
@@ -164,6 +165,13 @@ async function state(w: Wallet) {
   return { clock: await w.getVectorClock(), events: canonicalJson(await w.exportEvents()), records: await w.dumpProjections(), root: w.walletRootPub };
 }
 
+/** The content's string table, unpacked (indices count strings). */
+function stringsOf(c: BackupContent): string[] {
+  const r = unpackStrings(c.strings, 1e9);
+  if ("problem" in r) throw new Error(r.problem);
+  return r.strings;
+}
+
 const eventBytes = (events: Iterable<WalletEvent>) => new Map([...events].map((e) => [`${e.device}:${e.seq}`, canonicalJson(e)]));
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -215,20 +223,34 @@ describe("the encrypted backup", () => {
   it("shows a Taler-shaped view: exchanges with ToS etags and denominations, live coins with their secrets, groups, tombstones", async () => {
     const { laptop, url } = await history();
     const c = await laptop.exportBackupPlain();
+    const strings = stringsOf(c);
     const ex = c.exchanges.find((e) => e.base_url === url)!;
     expect(ex).toMatchObject({ entry_status: "used", currency: exchange.currency, tos_current_etag: "v1", tos_accepted_etag: "v1" });
     expect(ex.signing_keys.length).toBeGreaterThan(0);
-    const coins = ex.denominations.flatMap((d) => d.coins.map((coin) => ({ denom: d.denom_pub_hash, pub: c.strings[coin.coin_pub_ref], ...coin })));
+    const coins = ex.denominations.flatMap((d) => d.coins.map((coin) => ({ denom: d.denom_pub_hash, pub: strings[coin.coin_pub_ref], ...coin })));
     // COIN-A was refreshed away; COIN-B is overspent (a conflict); COIN-C is live.
     expect(coins.map((x) => x.pub)).toEqual(["COIN-C"]);
     expect(coins[0]).toMatchObject({ denom: "DENOM-3", current_amount: `${exchange.currency}:3`, fresh: true, coin_source: { type: "refresh", refresh_group_id: "r-1", coin_index: 0 } });
     expect(ex.withdrawal_groups).toEqual([{ withdrawal_group_id: "wg-1", instructed_amount: `${exchange.currency}:12`, withdrawn_amount: `${exchange.currency}:10`, coin_count: 2 }]);
-    expect(c.conflicts.map((x) => ({ pub: c.strings[x.coin_pub_ref], ids: x.spend_ids }))).toEqual([{ pub: "COIN-B", ids: ["books", "lunch"] }]);
+    expect(c.conflicts.map((x) => ({ pub: strings[x.coin_pub_ref], ids: x.spend_ids }))).toEqual([{ pub: "COIN-B", ids: ["books", "lunch"] }]);
     const deleted = (await laptop.exportEvents()).find((e) => e.type === "exchange-deleted")!;
     expect(c.tombstones).toEqual([{ kind: "exchange", base_url: "https://browsed.example/", removed: deleted.deps }]);
     // A coin's public key is written once in the whole backup.
     const text = canonicalJson(c);
     expect(text.split('"COIN-C"').length - 1).toBe(1);
+  });
+
+  it("packs runs of equal-width strings (coin keys) into one string each, and reads them back", async () => {
+    const w = await wallet("many");
+    await w.addExchange({ exchangeBaseUrl: "https://ex.example/" });
+    const pubs = Array.from({ length: 20 }, (_, i) => encodeCrock(eddsaPublicFromSeed(new Uint8Array(32).fill(i + 1))));
+    await w.recordWithdrawal({ exchangeBaseUrl: "https://ex.example/", withdrawalGroupId: "g", coins: pubs.map((coinPub) => ({ coinPub, denomPubHash: "D", value: "KUDOS:1" })) });
+    const c = await w.exportBackupPlain();
+    expect(c.strings).toContainEqual(["w", 52, pubs.join("")]);
+    expect(stringsOf(c)).toEqual(expect.arrayContaining(pubs));
+    const fresh = await wallet("fresh");
+    await fresh.importBackupPlain(JSON.parse(canonicalJson(c)));
+    expect(await fresh.getBalances()).toEqual(await w.getBalances());
   });
 
   it("keeps the secrets of live coins in the view", async () => {
@@ -241,7 +263,7 @@ describe("the encrypted backup", () => {
     });
     const c = await w.exportBackupPlain();
     expect(c.exchanges[0].denominations[0].coins[0]).toEqual({
-      coin_pub_ref: c.strings.indexOf("P1"),
+      coin_pub_ref: stringsOf(c).indexOf("P1"),
       current_amount: "KUDOS:2",
       fresh: true,
       coin_source: { type: "withdraw", withdrawal_group_id: "g", coin_index: 0 },
@@ -377,6 +399,8 @@ describe("every bad backup is refused with its own code, and nothing changes", (
       ["clocks that are not the log's", "backup-content-invalid", (c) => ({ ...c, clocks: { ...c.clocks, laptop: 99 } })],
       ["a chain column one short", "backup-log-invalid", (c) => ({ ...c, log: { ...c.log, chains: c.log.chains.map((ch: any, i: number) => (i === 0 ? { ...ch, lamport: ch.lamport.slice(1) } : ch)) } })],
       ["a string index past the table", "backup-log-invalid", (c) => ({ ...c, strings: c.strings.slice(0, 1) })],
+      ["a packed run whose text is not a whole number of strings", "backup-content-invalid", (c) => ({ ...c, strings: [...c.strings, ["w", 52, "X".repeat(53)]] })],
+      ["a string table item of another kind", "backup-content-invalid", (c) => ({ ...c, strings: [...c.strings, 7] })],
       ["an unknown field in the log", "backup-log-invalid", (c) => ({ ...c, log: { ...c.log, extra: 1 } })],
       [
         "a snapshot that disagrees with its own tail",

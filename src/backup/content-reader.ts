@@ -16,6 +16,7 @@ import { WalletError } from "../errors.ts";
 import { BACKUP_SCHEMA_ID, BACKUP_SCHEMA_VERSION } from "./content.ts";
 import { decodeLog, type DecodedLog } from "./log-codec.ts";
 import { MAX_COLUMN_LENGTH } from "./json-columns.ts";
+import { unpackStrings } from "./string-table.ts";
 
 export interface ReadBackup {
   schemaVersion: number;
@@ -54,9 +55,9 @@ const sameClock = (a: VectorClock, b: VectorClock) => {
 };
 
 function stringsOf(v: unknown): string[] {
-  if (!Array.isArray(v) || v.length > MAX_COLUMN_LENGTH) throw invalid("strings is not an array");
-  for (let i = 0; i < v.length; i++) if (typeof v[i] !== "string") throw invalid(`strings[${i}] is not a string`);
-  return v as string[];
+  const r = unpackStrings(v, MAX_COLUMN_LENGTH);
+  if ("problem" in r) throw invalid(r.problem);
+  return r.strings;
 }
 
 /** Checks the schema of a plain backup and decodes its log; nothing here touches a wallet. */

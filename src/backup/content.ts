@@ -22,12 +22,13 @@
 //     "tombstones": [{ "kind": "exchange", "base_url": "https://old.example/", "removed": {"phone": 2} }],
 //     "balances": [{ "currency": "KUDOS", "available": "KUDOS:8.5", "pending_incoming": "KUDOS:0" }],
 //     "conflicts": [],
-//     "strings": ["https://exchange.demo.taler.net/", "COINPUB…", …],
+//     "strings": ["https://exchange.demo.taler.net/", ["w", 52, "COINPUB1…COINPUB2…"], …],
 //     "log": { "devices": […], "types": […], "chains": […], "data": […] } }
 //
 // `strings` is the content's string table: the log names strings by index,
 // and so does the view for coin keys (`coin_pub_ref`), so each coin's key
-// appears once in the whole backup. `snapshot` is reserved for compaction:
+// appears once in the whole backup. Runs of equal-width strings (coin keys,
+// hashes) are packed into one string each: ["w", 52, "KEY1KEY2…"]. `snapshot` is reserved for compaction:
 // `{ frontier, heads: {device: {hash, lamport}}, records }` with the log then
 // holding only the events above the frontier; a reader that does not know it
 // must refuse it (content-reader.ts), never ignore it.
@@ -54,7 +55,7 @@ import {
   type ExchangeEntryStatus,
 } from "../projections/exchanges.ts";
 import { createLogEncoder, type EncodedLog } from "./log-codec.ts";
-import { createStringTable, type StringTable } from "./string-table.ts";
+import { createStringTable, packStrings, type PackedStrings, type StringTable } from "./string-table.ts";
 
 export const BACKUP_SCHEMA_ID = "gnu-taler-wallet-backup-content";
 /** The schema this engine writes and the newest it reads; a larger one is refused. */
@@ -146,7 +147,8 @@ export interface BackupContent {
   tombstones: BackupTombstone[];
   balances: { currency: string; available: AmountString; pending_incoming: AmountString }[];
   conflicts: { coin_pub_ref: number; spend_ids: string[] }[];
-  strings: string[];
+  /** The string table, long runs of equal-width strings packed (string-table.ts); indices count strings, not items. */
+  strings: PackedStrings;
   log: EncodedLog;
 }
 
@@ -231,7 +233,7 @@ export function buildBackupContent(source: BackupSource, identity: BackupIdentit
     timestamp: { t_ms: identity.timestampMs },
     clocks: clock,
     ...view,
-    strings: strings.list,
+    strings: packStrings(strings.list),
     log,
   };
 }
