@@ -527,7 +527,7 @@ export function createColumnDecoder(entries: unknown, strings: readonly string[]
     byPath.set(id, n);
     nodes.push(n);
   }
-  if (nodes.length > 0 && byPath.get("[]") === undefined) throw logInvalid(`${where} has no root path`);
+  // The root came first (a path's parent must come before it), or there are no entries at all.
   const root = nodes[0];
 
   const kindAt = (n: DecNode, cur: ColumnCursor): number => {
@@ -588,7 +588,7 @@ export function createColumnDecoder(entries: unknown, strings: readonly string[]
         const b = n.id * 4;
         const used = [cur[b], cur[b + 1], cur[b + 2], cur[b + 3]];
         const have = [n.kinds?.length ?? 0, n.vals?.length ?? 0, n.shape.length, n.len.length];
-        if (used.some((u, k) => u !== have[k] && !(k === 0 && n.kinds === undefined))) {
+        if (used.some((u, k) => u !== have[k])) {
           throw logInvalid(`${where} has entries no value uses at ${n.path}`);
         }
       }
