@@ -2,8 +2,10 @@
 // import (a merge like importEvents, never a replace), recovery, and this
 // device's list of backup providers.
 //
-// Over handleRequest, bytes travel as base64: exportBackupEncrypted answers
-// `{ backup: "<base64>" }`, which importBackupEncrypted takes as it is. The
+// Over handleRequest, bytes travel as standard base64: exportBackupEncrypted
+// answers the file as a base64 string, and importBackupEncrypted takes that
+// string (or, in process, a Uint8Array) as its whole payload, or as `backup`
+// of `{ backup, walletRootPriv?, maxPlainBytes? }` when it needs options. The
 // typed methods take and return Uint8Array.
 import { encodeCrock } from "../codec/crockford.ts";
 import { canonicalJson } from "../codec/canonical-json.ts";
@@ -50,6 +52,18 @@ const count: Parser<number> = (v, path) => {
 };
 
 const rootPriv: Parser<Uint8Array> = (v) => decodeWalletRootPriv(v);
+
+export interface ImportEncryptedRequest {
+  backup: Uint8Array;
+  walletRootPriv?: Uint8Array;
+  maxPlainBytes?: number;
+}
+
+const importEncryptedOptions = object({ backup: required(bytes), walletRootPriv: optional(rootPriv), maxPlainBytes: optional(count) });
+
+/** The file alone (bytes or base64), or the file with options. */
+const importEncryptedRequest: Parser<ImportEncryptedRequest> = (v, path) =>
+  v instanceof Uint8Array || typeof v === "string" ? { backup: bytes(v, path) } : importEncryptedOptions(v, path);
 const anything: Parser<unknown> = (v) => v;
 const recovery: Parser<ParsedRecovery> = (v, path) => parseRecovery(v, path);
 
@@ -118,7 +132,7 @@ export const backupOperations = {
   exportBackupEncrypted: operation(
     nothing,
     (ctx): Uint8Array => encryptBackupBytes(canonicalJson(exportContent(ctx)), ctx.store.rootSeed),
-    (file) => ({ backup: Buffer.from(file.buffer, file.byteOffset, file.byteLength).toString("base64") }),
+    (file) => Buffer.from(file.buffer, file.byteOffset, file.byteLength).toString("base64"),
   ),
 
   /** Merges a plain backup's log (atomic; the view in it is not read). */
@@ -129,7 +143,7 @@ export const backupOperations = {
    * and merges its log. `maxPlainBytes` bounds the inflated JSON (gzip bombs).
    */
   importBackupEncrypted: operation(
-    object({ backup: required(bytes), walletRootPriv: optional(rootPriv), maxPlainBytes: optional(count) }),
+    importEncryptedRequest,
     (ctx, req): ImportResult => {
       const text = decryptBackupBytes(req.backup, req.walletRootPriv ?? ctx.store.rootSeed, { maxPlainBytes: req.maxPlainBytes });
       return importBackup(ctx, parseBackupJson(text));
