@@ -82,8 +82,8 @@ export async function openBenchWallet(path: string, deviceId?: string): Promise<
     rebuild: () => w.rebuild(),
     getBalances: async () => (await w.getBalances()).balances,
     async sharedState() {
-      // "upd" records hold this device's exchange-update attempts: never shared.
-      const records = (await w.dumpProjections()).filter((r) => r.key[0] !== "upd");
+      // "upd" and "bprov" records hold this device's exchange-update attempts and backup providers: never shared.
+      const records = (await w.dumpProjections()).filter((r) => r.key[0] !== "upd" && r.key[0] !== "bprov");
       return canonicalJson(records);
     },
     close: () => w.close(),

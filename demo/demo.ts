@@ -1,11 +1,12 @@
 // `npm run demo`: the engine's main job end to end, on the embedded defaults.
 // A test exchange runs on loopback; two devices of one person record exchange
-// updates, ToS, withdrawals and spends, merge their logs, and reopen.
+// updates, ToS, withdrawals and spends, merge their logs, exchange encrypted
+// backups with a third, and reopen.
 // Pass a directory to keep the wallets there (default: a temp dir, removed).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openWallet, type ExchangeListItem, type Wallet } from "../src/index.ts";
+import { decryptBackupFile, openWallet, type BackupContent, type ExchangeListItem, type Wallet } from "../src/index.ts";
 import { startTestExchange } from "../src/testing/index.ts";
 
 const keep = process.argv[2];
@@ -77,6 +78,40 @@ try {
     JSON.stringify(await laptop.getBalances()) === JSON.stringify(await phone.getBalances()) &&
     JSON.stringify(await laptop.listExchanges()) === JSON.stringify(await phone.listExchanges());
   line(`   converged: ${same}`);
+
+  title("Encrypted backup (GNU Taler's TLRWBK01): export on the laptop, import on a new tablet");
+  const tablet = await openWallet({ path: join(dir, "tablet"), deviceId: "tablet" });
+  try {
+    await tablet.addExchange({ exchangeBaseUrl: "https://tablet-only.example/" });
+    const file = await laptop.exportBackupEncrypted();
+    // The recovery secret is what a person writes down: the root key (and where backups are kept).
+    const recovery = await laptop.getBackupRecovery();
+    const plain = decryptBackupFile(file, recovery.walletRootPriv) as unknown as BackupContent;
+    line(`   laptop's backup: ${file.length} bytes, ${plain.schema_id} v${plain.schema_version}, clocks ${JSON.stringify(plain.clocks)}`);
+    line(`   its view: ${plain.exchanges.length} exchange(s), ${plain.exchanges.flatMap((e) => e.denominations.flatMap((d) => d.coins)).length} live coin(s), ${plain.tombstones.length} tombstone(s)`);
+    const r2 = await tablet.importBackupEncrypted(file, { walletRootPriv: recovery.walletRootPriv });
+    line(`   tablet imported ${r2.added} events (a merge: it keeps its own exchange too)`);
+    await laptop.importBackupEncrypted(await tablet.exportBackupEncrypted(), { walletRootPriv: (await tablet.getBackupRecovery()).walletRootPriv });
+    line(`   laptop imported the tablet's backup back`);
+    await balances("laptop", laptop);
+    await balances("tablet", tablet);
+    const converged =
+      JSON.stringify(await laptop.getVectorClock()) === JSON.stringify(await tablet.getVectorClock()) &&
+      JSON.stringify(await laptop.getBalances()) === JSON.stringify(await tablet.getBalances()) &&
+      JSON.stringify(await laptop.listConflicts()) === JSON.stringify(await tablet.listConflicts());
+    line(`   converged: ${converged}`);
+    const again = await tablet.importBackupEncrypted(file, { walletRootPriv: recovery.walletRootPriv });
+    line(`   importing the same backup again: ${again.added} added, ${again.known} known`);
+    try {
+      const tampered = Uint8Array.from(file);
+      tampered[tampered.length - 1] ^= 1;
+      await tablet.importBackupEncrypted(tampered, { walletRootPriv: recovery.walletRootPriv });
+    } catch (e) {
+      line(`   a tampered file is refused: ${(e as { code?: string }).code}`);
+    }
+  } finally {
+    await tablet.close();
+  }
 
   title("Reopen: state comes from the persisted projections, not a replay");
   const before = JSON.stringify(await laptop.dumpProjections());

@@ -71,6 +71,14 @@ export const ERROR_CODES = {
   "backup-bad-json": "the backup content is not UTF-8 JSON of an object",
   "backup-key-invalid": "a wallet root key is not 32 bytes of Crockford base32",
   "backup-invalid-argument": "a backup function was called with an argument of the wrong kind (nonce length, bound, gzip name)",
+  "backup-schema-id-invalid": "the content is not a wallet backup: its schema_id is not gnu-taler-wallet-backup-content",
+  "backup-schema-version-unsupported": "the backup was written with a newer schema_version than this engine reads",
+  "backup-content-invalid": "the backup content is malformed (a field missing or of the wrong type, clocks that disagree with its log, or a state-only backup without a log)",
+  "backup-log-invalid": "the backup's encoded event log is inconsistent (columns of the wrong length, an index out of range, a path without its parent)",
+  "backup-snapshot-unsupported": "the backup holds a compacted snapshot, which this engine cannot import yet",
+  "backup-snapshot-inconsistent": "the backup's snapshot disagrees with its own tail (frontier, heads and log do not fit together)",
+  "backup-recovery-strategy-required": "loading a recovery with another root key onto a wallet that has backup providers needs a strategy (theirs or ours)",
+  "backup-provider-unknown": "no backup provider with that base URL in this wallet",
 
   // Sync (the provider protocol, its server and its stores)
   "sync-not-a-provider": "the URL does not answer /config as a Taler sync provider",

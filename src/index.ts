@@ -7,6 +7,7 @@ export type {
   ExchangeTos,
   OpenWalletOptions,
   PendingUpdatesReport,
+  RecoveryResult,
   Wallet,
 } from "./wallet.ts";
 export { WalletError, isWalletError } from "./errors.ts";
@@ -52,6 +53,23 @@ export {
 // The encrypted backup file (TLRWBK01), byte-compatible with GNU Taler.
 export { decryptBackupFile, encryptBackupBytes, decryptBackupBytes, deriveBlobSecret } from "./backup/file.ts";
 export type { BackupFileErrorCode, DecryptBackupOptions, EncryptBackupOptions, GzipImplementation } from "./backup/file.ts";
+
+// The plain backup content: built from a wallet's records and log, read back to the events it holds.
+export { BACKUP_SCHEMA_ID, BACKUP_SCHEMA_VERSION, buildBackupContent } from "./backup/content.ts";
+export type {
+  BackupCoin,
+  BackupContent,
+  BackupDenomination,
+  BackupExchange,
+  BackupIdentity,
+  BackupSource,
+  BackupTombstone,
+  BackupWithdrawalGroup,
+} from "./backup/content.ts";
+export { readBackupContent, type ReadBackup } from "./backup/content-reader.ts";
+export type { DecodedLog, EncodedLog } from "./backup/log-codec.ts";
+export { unpackStrings, type PackedRun, type PackedStrings } from "./backup/string-table.ts";
+export type { BackupRecovery, RecoveryStrategy } from "./backup/recovery.ts";
 
 // Sync provider (a GNU Taler compatible backup server) and the transport-level sync client.
 export {

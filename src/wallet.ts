@@ -14,9 +14,12 @@ import type { RecordRefreshRequest, RecordSpendRequest, RecordWithdrawalRequest 
 import type { ExchangeEntryStatus, ExchangeListItem } from "./projections/exchanges.ts";
 import type { ExchangeResources } from "./projections/resources.ts";
 import type { Transaction } from "./projections/transactions.ts";
+import type { BackupContent } from "./backup/content.ts";
+import type { BackupRecovery, RecoveryStrategy } from "./backup/recovery.ts";
+import type { RecoveryResult } from "./ops/backup.ts";
 
 export type { OpenWalletOptions, ResponseEnvelope };
-export type { Balance, CoinInfo, Conflict, ExchangeTos, PendingUpdatesReport };
+export type { Balance, CoinInfo, Conflict, ExchangeTos, PendingUpdatesReport, RecoveryResult };
 
 /** The wallet engine of one device. Every method may reject with a WalletError. */
 export interface Wallet {
@@ -59,6 +62,22 @@ export interface Wallet {
   /** Set union with causal delivery; atomic: a bad event adds nothing and says which. */
   importEvents(events: WalletEvent[]): Promise<ImportResult>;
 
+  /** The plain backup: canonical JSON content with the shared log and a Taler-shaped view (src/backup/content.ts). */
+  exportBackupPlain(): Promise<BackupContent>;
+  /** The plain backup as a TLRWBK01 file, encrypted with the wallet root key. */
+  exportBackupEncrypted(): Promise<Uint8Array>;
+  /** Merges a plain backup's log, like importEvents; atomic, and never replaces anything. */
+  importBackupPlain(content: unknown): Promise<ImportResult>;
+  /** Decrypts a TLRWBK01 file (this wallet's key, or `walletRootPriv`) and merges its log. */
+  importBackupEncrypted(backup: Uint8Array, opts?: { walletRootPriv?: string; maxPlainBytes?: number }): Promise<ImportResult>;
+  /** The recovery secret: the wallet root key and the active backup providers. */
+  getBackupRecovery(): Promise<BackupRecovery>;
+  /** Loads a recovery: "theirs" adopts its root key, "ours" keeps this one; both merge what it decrypts at its providers. */
+  loadBackupRecovery(req: { recovery: BackupRecovery; strategy?: RecoveryStrategy }): Promise<RecoveryResult>;
+  /** Records a backup provider on this device (inactive unless `activate`). */
+  addBackupProvider(req: { backupProviderBaseUrl: string; activate?: boolean }): Promise<void>;
+  removeBackupProvider(req: { backupProviderBaseUrl: string }): Promise<void>;
+
   /** Drops the materialized projections and folds them again from the log. */
   rebuild(): Promise<void>;
   /** Every projection record (for diagnostics and rebuild checks). */
@@ -78,7 +97,9 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
   const { call } = engine;
   return {
     deviceId: engine.deviceId,
-    walletRootPub: engine.walletRootPub,
+    get walletRootPub() {
+      return engine.walletRootPub;
+    },
     addExchange: (req) => call("addExchange", req),
     updateExchange: (req) => call("updateExchange", req),
     listExchanges: (req) => call("listExchanges", req),
@@ -101,6 +122,14 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
     getVectorClock: () => call("getVectorClock", undefined),
     exportEvents: (req) => call("exportEvents", req),
     importEvents: (events) => call("importEvents", events),
+    exportBackupPlain: () => call("exportBackupPlain", undefined),
+    exportBackupEncrypted: () => call("exportBackupEncrypted", undefined),
+    importBackupPlain: (content) => call("importBackupPlain", content),
+    importBackupEncrypted: (backup, opts) => call("importBackupEncrypted", { ...opts, backup }),
+    getBackupRecovery: () => call("getBackupRecovery", undefined),
+    loadBackupRecovery: (req) => call("loadBackupRecovery", req),
+    addBackupProvider: (req) => call("addBackupProvider", req),
+    removeBackupProvider: (req) => call("removeBackupProvider", req),
     rebuild: () => call("rebuild", undefined),
     dumpProjections: () => call("dumpProjections", undefined),
     handleRequest: engine.handleRequest,

@@ -99,6 +99,42 @@ const steps: { op: OperationName; payload: () => unknown; check?: (result: unkno
     payload: async () => other.exportEvents(),
     check: (r) => expect(r).toEqual({ added: 1, known: 0 }),
   },
+  {
+    op: "exportBackupPlain",
+    payload: () => undefined,
+    check: async (r) => expect(r).toEqual(overTheWire(await w.exportBackupPlain())),
+  },
+  {
+    // Bytes travel as base64, and the answer is a valid importBackupEncrypted request as it is.
+    op: "exportBackupEncrypted",
+    payload: () => undefined,
+    check: async (r) => {
+      expect(Buffer.from(r as string, "base64").subarray(0, 8).toString("ascii")).toBe("TLRWBK01");
+      expect(await w.handleRequest("importBackupEncrypted", "again", r)).toMatchObject({ type: "response", result: { added: 0 } });
+      expect(await w.handleRequest("importBackupEncrypted", "bytes", Buffer.from(r as string, "base64"))).toMatchObject({ type: "response", result: { added: 0 } });
+    },
+  },
+  {
+    op: "importBackupEncrypted",
+    payload: async () => ({ backup: Buffer.from(await w.exportBackupEncrypted()).toString("base64") }),
+    check: async (r) => expect(r).toEqual({ added: 0, known: Object.values(await w.getVectorClock()).reduce((a, b) => a + b, 0) }),
+  },
+  { op: "importBackupPlain", payload: async () => other.exportBackupPlain(), check: (r) => expect(r).toEqual({ added: 0, known: 1 }) },
+  { op: "addBackupProvider", payload: () => ({ backupProviderBaseUrl: "https://sync.example/", activate: true }) },
+  {
+    op: "getBackupRecovery",
+    payload: () => undefined,
+    check: async (r) => {
+      expect(r).toEqual(await w.getBackupRecovery());
+      expect((r as { providers: unknown }).providers).toEqual([{ url: "https://sync.example/" }]);
+    },
+  },
+  {
+    op: "loadBackupRecovery",
+    payload: async () => ({ recovery: { ...(await w.getBackupRecovery()), providers: [] } }),
+    check: (r) => expect(r).toEqual({ strategy: "same-key", added: 0, known: 0 }),
+  },
+  { op: "removeBackupProvider", payload: () => ({ backupProviderBaseUrl: "https://sync.example/" }) },
   { op: "setExchangeTosForgotten", payload: () => ({ exchangeBaseUrl: EX_URL() }) },
   { op: "dumpProjections", payload: () => undefined, check: async (r) => expect(r).toEqual(overTheWire(await w.dumpProjections())) },
   { op: "rebuild", payload: () => ({}) },
@@ -149,6 +185,12 @@ describe("handleRequest turns every refusal into an error envelope", () => {
     ["exportEvents", { since: { "not a device": 1 } }, "request-invalid"],
     ["importEvents", { events: [] }, "request-invalid"],
     ["importEvents", [{ device: "x" }], "event-invalid"],
+    ["importBackupEncrypted", { backup: "not base64!" }, "request-invalid"],
+    ["importBackupEncrypted", { backup: "VExSV0JLMDE=" }, "backup-truncated"],
+    ["importBackupPlain", { schema_id: "something-else" }, "backup-schema-id-invalid"],
+    ["loadBackupRecovery", { recovery: { walletRootPriv: "short", providers: [] } }, "backup-key-invalid"],
+    ["loadBackupRecovery", { recovery: { walletRootPriv: "0".repeat(52) }, strategy: "mine" }, "request-invalid"],
+    ["removeBackupProvider", { backupProviderBaseUrl: "https://unknown.example/" }, "backup-provider-unknown"],
   ])("%s with %j is %s", async (op, payload, code) => {
     const r = await err(op, payload);
     expect(r.error.code).toBe(code);

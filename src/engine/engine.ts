@@ -192,7 +192,10 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
 
   return {
     deviceId: store.deviceId,
-    walletRootPub: encodeCrock(eddsaPublicFromSeed(store.rootSeed)),
+    // Read each time: a recovery with strategy "theirs" replaces the root key.
+    get walletRootPub() {
+      return encodeCrock(eddsaPublicFromSeed(store.rootSeed));
+    },
     call,
 
     async handleRequest(operation, id, payload) {
@@ -202,8 +205,10 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
         if (!isOperation(op)) {
           throw new WalletError("operation-unknown", `no operation ${JSON.stringify(op)}; see the operations table`, { operation: op });
         }
-        const result = await call(op, payload);
-        return { type: "response", operation: op, id: rid, result: result === undefined ? {} : result };
+        const result: unknown = await call(op, payload);
+        const toWire = table[op].toWire;
+        const wire = toWire ? toWire(result) : result;
+        return { type: "response", operation: op, id: rid, result: wire === undefined ? {} : wire };
       } catch (e) {
         const w = asWalletError(e);
         const error: { code: ErrorCode; message: string; details?: Record<string, unknown> } = {

@@ -9,10 +9,16 @@ export interface Operation<Req, Res> {
   readonly request: Parser<Req>;
   /** validate → read state → decide → append → result. */
   readonly handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>;
+  /** The result as plain JSON for handleRequest, when it is not already (bytes become base64); typed callers get it unchanged. */
+  readonly toWire?: (res: Res) => unknown;
 }
 
-export function operation<Req, Res>(request: Parser<Req>, handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>): Operation<Req, Res> {
-  return { request, handler };
+export function operation<Req, Res>(
+  request: Parser<Req>,
+  handler: (ctx: EngineContext, req: Req) => Res | Promise<Res>,
+  toWire?: (res: Res) => unknown,
+): Operation<Req, Res> {
+  return toWire ? { request, handler, toWire } : { request, handler };
 }
 
 /** A table of operations by name (src/ops/index.ts holds the engine's). */

@@ -142,6 +142,9 @@ export const catalogue = {
       interrupted: optional(bool),
     }),
   ),
+  // This device's backup providers (sync services): where its backups go is its own business.
+  "backup-provider-added": local(object({ url: baseUrl, active: bool })),
+  "backup-provider-removed": local(object({ url: baseUrl })),
 } satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
 
 type Catalogue = typeof catalogue;

@@ -111,12 +111,15 @@ export interface WriteTxn {
    * then re-folds the projections from it and the held events above it.
    */
   adoptSnapshot(snap: Snapshot): void;
+  /** Replaces the wallet root seed (a recovery adopting another key); in effect when the transaction commits. */
+  replaceRootSeed(seed: Uint8Array): void;
   /** The stored bytes of a device's events with seq in [from, to], ascending. */
   rangeOfDeviceBytes(device: string, from: number, to: number): Iterable<{ seq: number; bytes: Buffer }>;
 }
 
 export interface Store {
   readonly deviceId: string;
+  /** The wallet root seed (Ed25519 private key) as last committed. */
   readonly rootSeed: Uint8Array;
   readonly path: string;
   /** The committed projection records (each get decodes a fresh copy). */
@@ -204,7 +207,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   };
   const putMeta = (key: Key | string, v: unknown) => void meta.put(key, sealJson(v, tagOf(key)));
 
-  const { deviceId, rootSeed } = initMeta(root, getMeta, putMeta, log, opts);
+  const init = initMeta(root, getMeta, putMeta, log, opts);
+  const deviceId = init.deviceId;
+  let rootSeed = init.rootSeed;
   if (!hasMarker) writeMarker(dir, { format: FORMAT.name, deviceId });
 
   // Caches of facts that live in `meta`; staged per transaction, adopted after its commit.
@@ -396,6 +401,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
     let pendingBase: typeof base | undefined;
+    let pendingSeed: Uint8Array | undefined;
 
     const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
       log.put([e.device, e.seq], enc.sealed);
@@ -444,6 +450,11 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       },
       appendRemote: storeShared,
       baseFrontier: () => normalizeClock(pendingBase?.frontier ?? base.frontier),
+      replaceRootSeed(seed) {
+        if (!(seed instanceof Uint8Array) || seed.length !== 32) throw new WalletError("key-invalid-seed", `a wallet root seed is 32 bytes, got ${String((seed as Uint8Array)?.length)}`);
+        putMeta("rootSeed", encodeCrock(seed));
+        pendingSeed = Uint8Array.from(seed);
+      },
       adoptSnapshot(snap) {
         const next = checkSnapshot(snap, headOf);
         // Records this transaction changed so far go down first: the re-fold reads from the table.
@@ -491,6 +502,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     }
     for (const [d, h] of staged) heads.set(d, h);
     if (pendingBase) base = pendingBase;
+    if (pendingSeed) rootSeed = pendingSeed;
     maxLamport = lamport;
     localNext = nextLocal;
     opts.onCommit?.(changes);
@@ -614,7 +626,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   return {
     deviceId,
-    rootSeed,
+    get rootSeed() {
+      return rootSeed;
+    },
     path: dir,
     records,
     write,

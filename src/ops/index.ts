@@ -1,5 +1,6 @@
 // The operations table: every request the engine answers, by its wallet-core
 // name. The typed Wallet methods and handleRequest both dispatch through it.
+import { backupOperations } from "./backup.ts";
 import { coinOperations } from "./coins.ts";
 import { exchangeUpdateOperations } from "./exchange-updates.ts";
 import { exchangeOperations } from "./exchanges.ts";
@@ -10,6 +11,7 @@ export const operations = {
   ...exchangeUpdateOperations,
   ...coinOperations,
   ...logOperations,
+  ...backupOperations,
 };
 
 export type Operations = typeof operations;

@@ -36,6 +36,8 @@ export const devicesProjection: Projection = {
       }
       case "exchange-update-attempted":
       case "exchange-update-settled":
+      case "backup-provider-added":
+      case "backup-provider-removed":
         return;
       default:
         assertNever(e);

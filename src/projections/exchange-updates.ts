@@ -28,9 +28,11 @@ export const exchangeUpdatesProjection: Projection = {
   tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState, local: true } },
   evolveLocal(records, e: LocalEvent) {
     switch (e.type) {
-      case "exchange-update-attempted":
-        records.put(key(e.data.url), { ...getUpdateState(records, e.data.url), inFlight: true, lastAttemptAt: e.time });
+      case "exchange-update-attempted": {
+        const s = getUpdateState(records, e.data.url);
+        records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
         return;
+      }
       case "exchange-update-settled": {
         const s = getUpdateState(records, e.data.url);
         if (e.data.interrupted === true) {
@@ -47,6 +49,8 @@ export const exchangeUpdatesProjection: Projection = {
         return;
       }
       case "device-knowledge-learned":
+      case "backup-provider-added":
+      case "backup-provider-removed":
         return;
       default:
         assertNever(e);

@@ -365,9 +365,12 @@ export function describeError(e: unknown): string {
 
 // ---------------------------------------------------------------- observations
 
-/** Projection records shared by every replica: device-local update state ("upd") left out. */
+/** Tables folded from device-local events: exchange update state, backup providers. */
+const LOCAL_TABLES = new Set(["upd", "bprov"]);
+
+/** Projection records shared by every replica: device-local ones left out. */
 export async function sharedRecords(w: Wallet): Promise<{ key: (string | number)[]; value: unknown }[]> {
-  return (await w.dumpProjections()).filter((r) => r.key[0] !== "upd");
+  return (await w.dumpProjections()).filter((r) => !LOCAL_TABLES.has(r.key[0] as string));
 }
 
 /** What observe() reports; replicas holding one event set must agree on all of it. */

@@ -1,0 +1,138 @@
+// Reading a plain backup someone hands us: what an import may trust of it is
+// its log, and only after every check here. The Taler-shaped view is never
+// read (it is derived; the log is the truth).
+//
+// Checks, in order, each its own code:
+//   not an object, a missing or mistyped field  backup-content-invalid
+//   schema_id                                  backup-schema-id-invalid
+//   schema_version above ours                  backup-schema-version-unsupported
+//   a snapshot                                 backup-snapshot-inconsistent when it disagrees with its tail,
+//                                              else backup-snapshot-unsupported (compaction is not read yet)
+//   no log (a state-only backup)               backup-content-invalid
+//   the log's columns                          backup-log-invalid
+//   clocks that are not the log's              backup-content-invalid
+import { isDeviceId, normalizeClock, type VectorClock } from "../events/clock.ts";
+import { WalletError } from "../errors.ts";
+import { BACKUP_SCHEMA_ID, BACKUP_SCHEMA_VERSION } from "./content.ts";
+import { decodeLog, type DecodedLog } from "./log-codec.ts";
+import { MAX_COLUMN_LENGTH } from "./json-columns.ts";
+import { unpackStrings } from "./string-table.ts";
+
+export interface ReadBackup {
+  schemaVersion: number;
+  walletRootPub: string;
+  deviceId: string;
+  clocks: VectorClock;
+  log: DecodedLog;
+}
+
+function invalid(message: string, details?: Record<string, unknown>): WalletError {
+  return new WalletError("backup-content-invalid", `the backup content is malformed: ${message}`, details);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+const field = (o: Record<string, unknown>, k: string): unknown => (Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
+
+function vectorClockOf(v: unknown, what: string): VectorClock {
+  if (!isPlainObject(v)) throw invalid(`${what} is not a vector clock`);
+  const out: VectorClock = {};
+  for (const d of Object.keys(v)) {
+    const s = v[d];
+    if (!isDeviceId(d) || typeof s !== "number" || !Number.isSafeInteger(s) || s < 1) throw invalid(`${what}.${d} is not a positive seq of a device`);
+    out[d] = s;
+  }
+  return normalizeClock(out);
+}
+
+const sameClock = (a: VectorClock, b: VectorClock) => {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((d) => a[d] === b[d]);
+};
+
+function stringsOf(v: unknown): string[] {
+  const r = unpackStrings(v, MAX_COLUMN_LENGTH);
+  if ("problem" in r) throw invalid(r.problem);
+  return r.strings;
+}
+
+/** Checks the schema of a plain backup and decodes its log; nothing here touches a wallet. */
+export function readBackupContent(content: unknown): ReadBackup {
+  if (!isPlainObject(content)) throw invalid("it is not a JSON object");
+  const schemaId = field(content, "schema_id");
+  if (schemaId !== BACKUP_SCHEMA_ID) {
+    throw new WalletError("backup-schema-id-invalid", `not a wallet backup: schema_id is ${JSON.stringify(schemaId) ?? "missing"}, not "${BACKUP_SCHEMA_ID}"`, {
+      schemaId: typeof schemaId === "string" ? schemaId : null,
+    });
+  }
+  const version = field(content, "schema_version");
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw invalid("schema_version is not a positive integer");
+  if (version > BACKUP_SCHEMA_VERSION) {
+    throw new WalletError(
+      "backup-schema-version-unsupported",
+      `the backup has schema_version ${version}; this engine reads up to ${BACKUP_SCHEMA_VERSION}: import it with a newer engine`,
+      { schemaVersion: version, supported: BACKUP_SCHEMA_VERSION },
+    );
+  }
+  const walletRootPub = field(content, "wallet_root_pub");
+  if (typeof walletRootPub !== "string") throw invalid("wallet_root_pub is not a string");
+  const deviceId = field(content, "current_device_id");
+  if (typeof deviceId !== "string") throw invalid("current_device_id is not a string");
+  const clocks = vectorClockOf(field(content, "clocks"), "clocks");
+
+  const snapshot = field(content, "snapshot");
+  const log = field(content, "log");
+  if (snapshot !== undefined) refuseSnapshot(snapshot, log, field(content, "strings"), clocks);
+  if (log === undefined) {
+    throw invalid("it has no log: a backup that holds only state (as GNU Taler's wallet-core wrote) cannot be merged without losing updates");
+  }
+  const decoded = decodeLog(log, stringsOf(field(content, "strings")));
+  if (!sameClock(clocks, decoded.clock)) {
+    throw invalid(`clocks ${JSON.stringify(clocks)} are not the clock of the log it holds, ${JSON.stringify(decoded.clock)}`);
+  }
+  return { schemaVersion: version, walletRootPub, deviceId, clocks, log: decoded };
+}
+
+/**
+ * The compaction snapshot: `{ frontier, heads: {device: {hash, lamport}},
+ * records }` with the log holding only the events above the frontier. Not
+ * read yet, so always refused; a snapshot that does not even fit its own
+ * tail is refused as inconsistent first, which is what a reader that does
+ * support snapshots will check the same way.
+ */
+function refuseSnapshot(snapshot: unknown, log: unknown, strings: unknown, clocks: VectorClock): never {
+  const inconsistent = (why: string) => new WalletError("backup-snapshot-inconsistent", `the backup's snapshot disagrees with its own tail: ${why}`);
+  if (!isPlainObject(snapshot)) throw invalid("snapshot is not an object");
+  const frontier = vectorClockOf(field(snapshot, "frontier"), "snapshot.frontier");
+  const rawHeads = field(snapshot, "heads");
+  if (!isPlainObject(rawHeads)) throw invalid("snapshot.heads is not an object");
+  const heads = new Map<string, string>();
+  for (const d of Object.keys(rawHeads)) {
+    const h = rawHeads[d];
+    if (!isPlainObject(h) || typeof h.hash !== "string" || typeof h.lamport !== "number" || !Number.isSafeInteger(h.lamport) || h.lamport < 1) {
+      throw invalid(`snapshot.heads.${d} is not {hash, lamport}`);
+    }
+    if (!Object.prototype.hasOwnProperty.call(frontier, d)) throw inconsistent(`a head for ${d}, which the frontier does not cover`);
+    heads.set(d, h.hash);
+  }
+  for (const d of Object.keys(frontier)) if (!heads.has(d)) throw inconsistent(`no head for ${d}, which the frontier covers up to ${frontier[d]}`);
+  if (log !== undefined) {
+    const tail = decodeLog(log, stringsOf(strings), { heads });
+    for (const c of tail.chains) {
+      const below = frontier[c.device] ?? 0;
+      if (c.seq !== below + 1) throw inconsistent(`the tail of ${c.device} starts at seq ${c.seq}, the frontier stops at ${below}`);
+    }
+    const whole: VectorClock = { ...frontier, ...tail.clock };
+    if (!sameClock(clocks, normalizeClock(whole))) throw inconsistent(`clocks ${JSON.stringify(clocks)} are not the frontier joined with the tail, ${JSON.stringify(normalizeClock(whole))}`);
+  } else if (!sameClock(clocks, frontier)) {
+    throw inconsistent(`clocks ${JSON.stringify(clocks)} are not the frontier ${JSON.stringify(frontier)}`);
+  }
+  throw new WalletError(
+    "backup-snapshot-unsupported",
+    "the backup holds a compacted snapshot, which this engine cannot import yet: import it with an engine that reads snapshots, or export a full log",
+  );
+}

@@ -1,0 +1,212 @@
+// Backups: the plain content (a projection), the encrypted TLRWBK01 file,
+// import (a merge like importEvents, never a replace), recovery, and this
+// device's list of backup providers.
+//
+// Over handleRequest, bytes travel as standard base64: exportBackupEncrypted
+// answers the file as a base64 string, and importBackupEncrypted takes that
+// string (or, in process, a Uint8Array) as its whole payload, or as `backup`
+// of `{ backup, walletRootPriv?, maxPlainBytes? }` when it needs options. The
+// typed methods take and return Uint8Array.
+import { encodeCrock } from "../codec/crockford.ts";
+import { canonicalJson } from "../codec/canonical-json.ts";
+import { eddsaPublicFromSeed } from "../codec/keys.ts";
+import type { EngineContext } from "../engine/context.ts";
+import { operation } from "../engine/operation.ts";
+import { baseUrl, boolean, nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
+import { isErrorCode, WalletError } from "../errors.ts";
+import type { WalletEvent } from "../events/envelope.ts";
+import type { WriteTxn } from "../events/store.ts";
+import { importInto, type ImportResult } from "../merge/log-merge.ts";
+import { getBackupProvider, listBackupProviders } from "../projections/backup-providers.ts";
+import { buildBackupContent, type BackupContent } from "../backup/content.ts";
+import { readBackupContent } from "../backup/content-reader.ts";
+import { decryptBackupBytes, encryptBackupBytes, parseBackupJson } from "../backup/file.ts";
+import { decodeWalletRootPriv } from "../backup/keys.ts";
+import type { DecodedLog } from "../backup/log-codec.ts";
+import { parseRecovery, planRecovery, recoveryOf, type BackupRecovery, type ParsedRecovery, type RecoveryStrategy } from "../backup/recovery.ts";
+import { deriveSyncAccountKey, syncDownload } from "../transport/sync-client.ts";
+
+export interface RecoveryResult {
+  /** What loading did: adopted the recovered key, kept ours, or the key was already this wallet's. */
+  strategy: RecoveryStrategy | "same-key";
+  /** Events the recovered backups added to this wallet's log, and those it held already. */
+  added: number;
+  known: number;
+}
+
+/** Events handed to one importInto call: a decoded backup streams through in pieces this size, all in one transaction. */
+const IMPORT_CHUNK = 50_000;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Bytes: a Uint8Array from typed callers, standard base64 over handleRequest. */
+const bytes: Parser<Uint8Array> = (v, path) => {
+  if (v instanceof Uint8Array) return v;
+  if (typeof v === "string" && v.length % 4 === 0 && BASE64.test(v)) return new Uint8Array(Buffer.from(v, "base64"));
+  throw new WalletError("request-invalid", `${path} must be the backup's bytes (a Uint8Array, or standard base64 over handleRequest)`, { path });
+};
+
+const count: Parser<number> = (v, path) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw new WalletError("request-invalid", `${path} must be a non-negative integer`, { path });
+  return v;
+};
+
+const rootPriv: Parser<Uint8Array> = (v) => decodeWalletRootPriv(v);
+
+export interface ImportEncryptedRequest {
+  backup: Uint8Array;
+  walletRootPriv?: Uint8Array;
+  maxPlainBytes?: number;
+}
+
+const importEncryptedOptions = object({ backup: required(bytes), walletRootPriv: optional(rootPriv), maxPlainBytes: optional(count) });
+
+/** The file alone (bytes or base64), or the file with options. */
+const importEncryptedRequest: Parser<ImportEncryptedRequest> = (v, path) =>
+  v instanceof Uint8Array || typeof v === "string" ? { backup: bytes(v, path) } : importEncryptedOptions(v, path);
+const anything: Parser<unknown> = (v) => v;
+const recovery: Parser<ParsedRecovery> = (v, path) => parseRecovery(v, path);
+
+const rootPubOf = (seed: Uint8Array) => encodeCrock(eddsaPublicFromSeed(seed));
+
+function exportContent(ctx: EngineContext): BackupContent {
+  return buildBackupContent(ctx.store, { walletRootPub: rootPubOf(ctx.store.rootSeed), deviceId: ctx.store.deviceId, timestampMs: ctx.now() });
+}
+
+/** Merges a decoded log inside `tx`, a chunk at a time in causal order; throws (writing nothing) on any bad event. */
+function importLog(tx: WriteTxn, log: DecodedLog): ImportResult {
+  let added = 0;
+  let known = 0;
+  let chunk: WalletEvent[] = [];
+  const flush = () => {
+    const r = importInto(tx, chunk);
+    added += r.added;
+    known += r.known;
+    chunk = [];
+  };
+  for (const e of log.events()) {
+    chunk.push(e);
+    if (chunk.length >= IMPORT_CHUNK) flush();
+  }
+  if (chunk.length > 0) flush();
+  return { added, known };
+}
+
+function importBackup(ctx: EngineContext, content: unknown): ImportResult {
+  const { log } = readBackupContent(content);
+  const result = ctx.write((tx) => importLog(tx, log));
+  if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
+  return result;
+}
+
+
+/** Downloads and decrypts what `seed` holds at each provider; any failure refuses the whole recovery. */
+async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<DecodedLog[]> {
+  const logs: DecodedLog[] = [];
+  for (const url of rec.providers) {
+    const account = deriveSyncAccountKey(rec.seed, url);
+    const r = await syncDownload(ctx.http, url, account.seed, { timeoutMs: ctx.config.httpTimeoutMs });
+    ctx.ensureOpen();
+    if (r.kind === "none") continue;
+    if (r.kind === "error") {
+      throw new WalletError(isErrorCode(r.code) ? r.code : "sync-http-error", `recovery: the backup at ${url} could not be fetched: ${r.message}`, { url });
+    }
+    logs.push(readBackupContent(parseBackupJson(decryptBackupBytes(r.blob, rec.seed))).log);
+  }
+  return logs;
+}
+
+export const backupOperations = {
+  /** The plain backup content (canonical JSON object; see src/backup/content.ts). */
+  exportBackupPlain: operation(nothing, (ctx): BackupContent => exportContent(ctx)),
+
+  /** The TLRWBK01 file of the plain backup, encrypted with this wallet's root key. */
+  exportBackupEncrypted: operation(
+    nothing,
+    (ctx): Uint8Array => encryptBackupBytes(canonicalJson(exportContent(ctx)), ctx.store.rootSeed),
+    (file) => Buffer.from(file.buffer, file.byteOffset, file.byteLength).toString("base64"),
+  ),
+
+  /** Merges a plain backup's log (atomic; the view in it is not read). */
+  importBackupPlain: operation(anything, (ctx, content): ImportResult => importBackup(ctx, content)),
+
+  /**
+   * Decrypts a TLRWBK01 file (with this wallet's root key, or `walletRootPriv`)
+   * and merges its log. `maxPlainBytes` bounds the inflated JSON (gzip bombs).
+   */
+  importBackupEncrypted: operation(
+    importEncryptedRequest,
+    (ctx, req): ImportResult => {
+      const text = decryptBackupBytes(req.backup, req.walletRootPriv ?? ctx.store.rootSeed, { maxPlainBytes: req.maxPlainBytes });
+      return importBackup(ctx, parseBackupJson(text));
+    },
+  ),
+
+  /** The recovery secret: this wallet's root key and its active providers. */
+  getBackupRecovery: operation(nothing, (ctx): BackupRecovery =>
+    recoveryOf(
+      ctx.store.rootSeed,
+      listBackupProviders(ctx.records)
+        .filter((p) => p.active)
+        .map((p) => p.url),
+    ),
+  ),
+
+  /**
+   * Loads a recovery: merges what its key decrypts at its providers, and with
+   * strategy "theirs" adopts its key and providers (src/backup/recovery.ts).
+   * Downloads come first; the merge, the key and the providers then commit
+   * in one transaction, or nothing does.
+   */
+  loadBackupRecovery: operation(
+    object({ recovery: required(recovery), strategy: optional(oneOf("theirs", "ours")) }),
+    async (ctx, req): Promise<RecoveryResult> => {
+      const plan = planRecovery({
+        ownSeed: ctx.store.rootSeed,
+        recoveredSeed: req.recovery.seed,
+        strategy: req.strategy,
+        providerCount: listBackupProviders(ctx.records).length,
+      });
+      const logs = await recoveredLogs(ctx, req.recovery);
+      const at = ctx.now();
+      const result = ctx.write((tx) => {
+        let added = 0;
+        let known = 0;
+        for (const log of logs) {
+          const r = importLog(tx, log);
+          added += r.added;
+          known += r.known;
+        }
+        // Every provider account is derived from the root key: after a switch, the sync
+        // state of each provider (last hash, last time) belongs to the old accounts.
+        if (plan.kind === "theirs") tx.replaceRootSeed(req.recovery.seed);
+        // "ours" keeps this wallet's providers: the recovered ones hold the recovered key's accounts.
+        if (plan.kind !== "ours") {
+          for (const url of req.recovery.providers) {
+            if (!getBackupProvider(tx.records, url)) tx.appendLocal({ type: "backup-provider-added", data: { url, active: true } }, at);
+          }
+        }
+        return { added, known };
+      });
+      if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
+      return { strategy: plan.kind, ...result };
+    },
+  ),
+
+  /** Records a backup provider on this device (inactive unless `activate`); adding again may change only `activate`. */
+  addBackupProvider: operation(
+    object({ backupProviderBaseUrl: required(baseUrl), activate: optional(boolean) }),
+    (ctx, req): void => {
+      const existing = getBackupProvider(ctx.records, req.backupProviderBaseUrl);
+      const active = req.activate ?? existing?.active ?? false;
+      if (existing && existing.active === active) return;
+      ctx.appendLocal({ type: "backup-provider-added", data: { url: req.backupProviderBaseUrl, active } }, ctx.now());
+    },
+  ),
+
+  removeBackupProvider: operation(object({ backupProviderBaseUrl: required(baseUrl) }), (ctx, req): void => {
+    const url = req.backupProviderBaseUrl;
+    if (!getBackupProvider(ctx.records, url)) throw new WalletError("backup-provider-unknown", `no backup provider ${url} on this device`, { url });
+    ctx.appendLocal({ type: "backup-provider-removed", data: { url } }, ctx.now());
+  }),
+};
