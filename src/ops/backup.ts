@@ -99,6 +99,20 @@ function importBackup(ctx: EngineContext, content: unknown): ImportResult {
   return result;
 }
 
+/** This wallet's backup as a TLRWBK01 file (what a sync cycle uploads). */
+export function exportBackupFile(ctx: EngineContext): Uint8Array {
+  return encryptBackupBytes(canonicalJson(exportContent(ctx)), ctx.store.rootSeed);
+}
+
+/**
+ * Decrypts a TLRWBK01 file with `seed` (default: this wallet's root key) and
+ * merges it (what a sync cycle does with a provider's newer backup). Atomic.
+ */
+export function mergeBackupFile(ctx: EngineContext, file: Uint8Array, opts: { seed?: Uint8Array; maxPlainBytes?: number } = {}): ImportResult {
+  const text = decryptBackupBytes(file, opts.seed ?? ctx.store.rootSeed, { maxPlainBytes: opts.maxPlainBytes });
+  return importBackup(ctx, parseBackupJson(text));
+}
+
 
 /** Downloads and decrypts what `seed` holds at each provider; any failure refuses the whole recovery. */
 async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<DecodedLog[]> {
@@ -123,7 +137,7 @@ export const backupOperations = {
   /** The TLRWBK01 file of the plain backup, encrypted with this wallet's root key. */
   exportBackupEncrypted: operation(
     nothing,
-    (ctx): Uint8Array => encryptBackupBytes(canonicalJson(exportContent(ctx)), ctx.store.rootSeed),
+    (ctx): Uint8Array => exportBackupFile(ctx),
     (file) => Buffer.from(file.buffer, file.byteOffset, file.byteLength).toString("base64"),
   ),
 
@@ -136,10 +150,7 @@ export const backupOperations = {
    */
   importBackupEncrypted: operation(
     importEncryptedRequest,
-    (ctx, req): ImportResult => {
-      const text = decryptBackupBytes(req.backup, req.walletRootPriv ?? ctx.store.rootSeed, { maxPlainBytes: req.maxPlainBytes });
-      return importBackup(ctx, parseBackupJson(text));
-    },
+    (ctx, req): ImportResult => mergeBackupFile(ctx, req.backup, { seed: req.walletRootPriv, maxPlainBytes: req.maxPlainBytes }),
   ),
 
   /** The recovery secret: this wallet's root key and its active providers. */
