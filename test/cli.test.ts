@@ -351,8 +351,16 @@ describe.concurrent("wallet-engine as a child process", { timeout: 120_000 }, ()
     const w = await preparedWallet(async () => {});
     const file = join(w, "..", "backup.bin");
     writeFileSync(file, "TLRWBK01 not really");
-    for (const args of [["backup", "export", file], ["backup", "import", file], ["backup", "recovery"], ["sync", "add-provider", "http://127.0.0.1:1/"], ["sync", "run"], ["sync", "info"]]) {
-      expect(refused(await cli(w, ...args), "operation-unknown")).toMatch(/no operation "(exportBackupEncrypted|importBackupEncrypted|getBackupRecovery|addBackupProvider|runBackupCycle|getBackupInfo)"/);
+    const commands: [string[], string][] = [
+      [["backup", "export", file], "exportBackupEncrypted"],
+      [["backup", "import", file], "importBackupEncrypted"],
+      [["backup", "recovery"], "getBackupRecovery"],
+      [["sync", "add-provider", "http://127.0.0.1:1/"], "addBackupProvider"],
+      [["sync", "run"], "runBackupCycle"],
+      [["sync", "info"], "getBackupInfo"],
+    ];
+    for (const [args, op] of commands.filter(([, op]) => !(op in operations))) {
+      expect(refused(await cli(w, ...args), "operation-unknown")).toContain(`no operation "${op}"`);
     }
   });
 

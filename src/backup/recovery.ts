@@ -41,7 +41,7 @@ export function parseRecovery(v: unknown, path = "recovery"): ParsedRecovery {
     if (k !== "walletRootPriv" && k !== "providers") throw new WalletError("request-invalid", `${path}.${k} is not a known field`, { path: `${path}.${k}` });
   }
   const seed = decodeWalletRootPriv(r.walletRootPriv);
-  const list = r.providers ?? [];
+  const list = r.providers === undefined ? [] : r.providers;
   if (!Array.isArray(list) || list.length > 64) throw new WalletError("request-invalid", `${path}.providers must be an array of at most 64 { url }`, { path: `${path}.providers` });
   const providers: string[] = [];
   list.forEach((p, i) => {
