@@ -17,6 +17,8 @@ export type { KeysFactsData, SharedDraft } from "../src/events/catalogue.ts";
 export type { Balance, VectorClock, WalletEvent } from "../src/index.ts";
 export { canonicalJson, encodeCrock, formatAmount, sha512 } from "../src/index.ts";
 
+const LOCAL_TABLES = new Set(PROJECTIONS.flatMap((p) => Object.entries(p.tables).filter(([, c]) => c.local === true).map(([name]) => name)));
+
 /** Author time stamped on every benchmark event, so histories are byte-identical run to run. */
 export const EVENT_TIME = 1_700_000_000_000;
 
@@ -82,8 +84,8 @@ export async function openBenchWallet(path: string, deviceId?: string): Promise<
     rebuild: () => w.rebuild(),
     getBalances: async () => (await w.getBalances()).balances,
     async sharedState() {
-      // "upd" and "bprov" records hold this device's exchange-update attempts and backup providers: never shared.
-      const records = (await w.dumpProjections()).filter((r) => r.key[0] !== "upd" && r.key[0] !== "bprov");
+      // Tables folded from device-local events (update attempts, backup providers, …) are never shared.
+      const records = (await w.dumpProjections()).filter((r) => !LOCAL_TABLES.has(r.key[0] as string));
       return canonicalJson(records);
     },
     close: () => w.close(),

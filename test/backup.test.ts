@@ -368,7 +368,9 @@ describe("every bad backup is refused with its own code, and nothing changes", (
         "backup-snapshot-inconsistent",
         (c) => ({ ...c, snapshot: { frontier: { laptop: 3 }, heads: { laptop: { hash: "X", lamport: 3 } }, records: {} } }),
       ],
-      ["a snapshot without log or tail to check (frontier = clocks)", "backup-snapshot-unsupported", (c) => ({ ...c, log: undefined, snapshot: { frontier: c.clocks, heads: Object.fromEntries(Object.keys(c.clocks).map((d) => [d, { hash: "H", lamport: 1 }])), records: {} } })],
+      ["a snapshot with heads for devices its frontier does not cover", "backup-snapshot-inconsistent", (c) => ({ ...c, snapshot: { frontier: {}, heads: { laptop: { hash: "H", lamport: 1 } }, tables: [] } })],
+      ["a snapshot whose tables are not a list", "backup-log-invalid", (c) => ({ ...c, snapshot: { frontier: {}, heads: {}, tables: 7 } })],
+      ["a snapshot whose frontier is no vector clock", "backup-content-invalid", (c) => ({ ...c, snapshot: { frontier: [1], heads: {}, tables: [] } })],
     ];
     for (const [what, code, change] of variants) {
       const bad = change(good);

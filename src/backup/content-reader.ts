@@ -6,8 +6,8 @@
 //   not an object, a missing or mistyped field  backup-content-invalid
 //   schema_id                                  backup-schema-id-invalid
 //   schema_version above ours                  backup-schema-version-unsupported
-//   a snapshot                                 backup-snapshot-inconsistent when it disagrees with its tail,
-//                                              else backup-snapshot-unsupported (compaction is not read yet)
+//   a snapshot                                 backup-content-invalid when malformed,
+//                                              backup-snapshot-inconsistent when it disagrees with its tail
 //   no log (a state-only backup)               backup-content-invalid
 //   the log's columns                          backup-log-invalid
 //   clocks that are not the log's              backup-content-invalid
@@ -17,12 +17,16 @@ import { BACKUP_SCHEMA_ID, BACKUP_SCHEMA_VERSION } from "./content.ts";
 import { decodeLog, type DecodedLog } from "./log-codec.ts";
 import { MAX_COLUMN_LENGTH } from "./json-columns.ts";
 import { unpackStrings } from "./string-table.ts";
+import { decodeSnapshotRecords, snapshotFrame } from "./snapshot-codec.ts";
+import type { Snapshot } from "../events/store.ts";
 
 export interface ReadBackup {
   schemaVersion: number;
   walletRootPub: string;
   deviceId: string;
   clocks: VectorClock;
+  /** Compaction: the state below the frontier, which the log continues. */
+  snapshot?: Snapshot;
   log: DecodedLog;
 }
 
@@ -86,11 +90,15 @@ export function readBackupContent(content: unknown): ReadBackup {
 
   const snapshot = field(content, "snapshot");
   const log = field(content, "log");
-  if (snapshot !== undefined) refuseSnapshot(snapshot, log, field(content, "strings"), clocks);
   if (log === undefined) {
     throw invalid("it has no log: a backup that holds only state (as GNU Taler's wallet-core wrote) cannot be merged without losing updates");
   }
-  const decoded = decodeLog(log, stringsOf(field(content, "strings")));
+  const strings = stringsOf(field(content, "strings"));
+  if (snapshot !== undefined) {
+    const { snap, tail } = readSnapshot(snapshot, log, strings, clocks);
+    return { schemaVersion: version, walletRootPub, deviceId, clocks, snapshot: snap, log: tail };
+  }
+  const decoded = decodeLog(log, strings);
   if (!sameClock(clocks, decoded.clock)) {
     throw invalid(`clocks ${JSON.stringify(clocks)} are not the clock of the log it holds, ${JSON.stringify(decoded.clock)}`);
   }
@@ -99,40 +107,23 @@ export function readBackupContent(content: unknown): ReadBackup {
 
 /**
  * The compaction snapshot: `{ frontier, heads: {device: {hash, lamport}},
- * records }` with the log holding only the events above the frontier. Not
- * read yet, so always refused; a snapshot that does not even fit its own
- * tail is refused as inconsistent first, which is what a reader that does
- * support snapshots will check the same way.
+ * tables }` with the log holding only the events above the frontier. The
+ * heads must be exactly the frontier's devices, the tail must start right
+ * above the frontier and chain to its heads, and the clocks must be the
+ * frontier joined with the tail; the records are decoded here and checked
+ * against the wallet when it adopts them (store.adoptSnapshot).
  */
-function refuseSnapshot(snapshot: unknown, log: unknown, strings: unknown, clocks: VectorClock): never {
+function readSnapshot(snapshot: unknown, log: unknown, strings: string[], clocks: VectorClock): { snap: Snapshot; tail: DecodedLog } {
   const inconsistent = (why: string) => new WalletError("backup-snapshot-inconsistent", `the backup's snapshot disagrees with its own tail: ${why}`);
-  if (!isPlainObject(snapshot)) throw invalid("snapshot is not an object");
-  const frontier = vectorClockOf(field(snapshot, "frontier"), "snapshot.frontier");
-  const rawHeads = field(snapshot, "heads");
-  if (!isPlainObject(rawHeads)) throw invalid("snapshot.heads is not an object");
-  const heads = new Map<string, string>();
-  for (const d of Object.keys(rawHeads)) {
-    const h = rawHeads[d];
-    if (!isPlainObject(h) || typeof h.hash !== "string" || typeof h.lamport !== "number" || !Number.isSafeInteger(h.lamport) || h.lamport < 1) {
-      throw invalid(`snapshot.heads.${d} is not {hash, lamport}`);
-    }
-    if (!Object.prototype.hasOwnProperty.call(frontier, d)) throw inconsistent(`a head for ${d}, which the frontier does not cover`);
-    heads.set(d, h.hash);
+  const { frontier, heads } = snapshotFrame(snapshot);
+  for (const d of Object.keys(heads)) if (!Object.prototype.hasOwnProperty.call(frontier, d)) throw inconsistent(`a head for ${d}, which the frontier does not cover`);
+  for (const d of Object.keys(frontier)) if (!Object.prototype.hasOwnProperty.call(heads, d)) throw inconsistent(`no head for ${d}, which the frontier covers up to ${frontier[d]}`);
+  const tail = decodeLog(log, strings, { heads: new Map(Object.entries(heads).map(([d, h]) => [d, h.hash])) });
+  for (const c of tail.chains) {
+    const below = frontier[c.device] ?? 0;
+    if (c.seq !== below + 1) throw inconsistent(`the tail of ${c.device} starts at seq ${c.seq}, the frontier stops at ${below}`);
   }
-  for (const d of Object.keys(frontier)) if (!heads.has(d)) throw inconsistent(`no head for ${d}, which the frontier covers up to ${frontier[d]}`);
-  if (log !== undefined) {
-    const tail = decodeLog(log, stringsOf(strings), { heads });
-    for (const c of tail.chains) {
-      const below = frontier[c.device] ?? 0;
-      if (c.seq !== below + 1) throw inconsistent(`the tail of ${c.device} starts at seq ${c.seq}, the frontier stops at ${below}`);
-    }
-    const whole: VectorClock = { ...frontier, ...tail.clock };
-    if (!sameClock(clocks, normalizeClock(whole))) throw inconsistent(`clocks ${JSON.stringify(clocks)} are not the frontier joined with the tail, ${JSON.stringify(normalizeClock(whole))}`);
-  } else if (!sameClock(clocks, frontier)) {
-    throw inconsistent(`clocks ${JSON.stringify(clocks)} are not the frontier ${JSON.stringify(frontier)}`);
-  }
-  throw new WalletError(
-    "backup-snapshot-unsupported",
-    "the backup holds a compacted snapshot, which this engine cannot import yet: import it with an engine that reads snapshots, or export a full log",
-  );
+  const whole = normalizeClock({ ...frontier, ...tail.clock });
+  if (!sameClock(clocks, whole)) throw inconsistent(`clocks ${JSON.stringify(clocks)} are not the frontier joined with the tail, ${JSON.stringify(whole)}`);
+  return { snap: { frontier, heads, records: decodeSnapshotRecords(snapshot, strings) }, tail };
 }

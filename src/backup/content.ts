@@ -40,11 +40,12 @@
 import { formatUnits } from "../codec/amounts.ts";
 import type { AmountString } from "../codec/amounts.ts";
 import type { CoinData, KeysFactsData } from "../events/catalogue.ts";
-import { normalizeClock, type VectorClock } from "../events/clock.ts";
+import { normalizeClock, seqOf, type VectorClock } from "../events/clock.ts";
 import type { SharedEvent, WalletEvent } from "../events/envelope.ts";
 import type { Records } from "../events/records.ts";
+import type { Snapshot } from "../events/store.ts";
 import { readRegister, survives } from "../merge/registers.ts";
-import { coinRemaining, listBalances, listConflictRecords, type CoinRecord, type GroupRecord } from "../projections/coins.ts";
+import { coinFacts, coinRemaining, listBalances, listConflictRecords, type CoinFacts, type CoinRecord, type GroupRecord } from "../projections/coins.ts";
 import {
   acceptedTos,
   allExchangeRecords,
@@ -55,6 +56,7 @@ import {
   type ExchangeEntryStatus,
 } from "../projections/exchanges.ts";
 import { createLogEncoder, type EncodedLog } from "./log-codec.ts";
+import { encodeSnapshot, type EncodedSnapshot } from "./snapshot-codec.ts";
 import { createStringTable, packStrings, type PackedStrings, type StringTable } from "./string-table.ts";
 
 export const BACKUP_SCHEMA_ID = "gnu-taler-wallet-backup-content";
@@ -149,6 +151,8 @@ export interface BackupContent {
   conflicts: { coin_pub_ref: number; spend_ids: string[] }[];
   /** The string table, long runs of equal-width strings packed (string-table.ts); indices count strings, not items. */
   strings: PackedStrings;
+  /** Compaction: the state folded from the events at or below its frontier; the log then starts above it. */
+  snapshot?: EncodedSnapshot;
   log: EncodedLog;
 }
 
@@ -157,6 +161,9 @@ export interface BackupSource {
   readonly records: Records;
   clock(): VectorClock;
   rangeOfDevice(device: string, from: number, to?: number): Iterable<SharedEvent>;
+  getEvent(device: string, seq: number): SharedEvent | undefined;
+  /** Records of the base (coin facts of what a snapshot folded away). */
+  readonly baseRecords: Records;
 }
 
 export interface BackupIdentity {
@@ -189,7 +196,7 @@ function originOf(e: WalletEvent): CoinOrigin | undefined {
 const stamp = (t: number | "never"): TalerTimestamp => ({ t_s: t });
 
 /** The plain backup of a wallet: pure given its inputs (the records, the log, who and when). */
-export function buildBackupContent(source: BackupSource, identity: BackupIdentity): BackupContent {
+export function buildBackupContent(source: BackupSource, identity: BackupIdentity, snapshot?: Snapshot): BackupContent {
   const records = source.records;
 
   // Coins the view shows (value left) and those purges removed; the events that created the former.
@@ -208,6 +215,7 @@ export function buildBackupContent(source: BackupSource, identity: BackupIdentit
   }
 
   const origins = new Map<string, CoinOrigin>();
+  const factOrigins = new Map<string, CoinOrigin>();
   function* observed(events: Iterable<SharedEvent>): Iterable<WalletEvent> {
     for (const e of events) {
       if (needed.size > 0 && needed.has(dotKey(e.device, e.seq))) {
@@ -220,9 +228,35 @@ export function buildBackupContent(source: BackupSource, identity: BackupIdentit
 
   const clock = normalizeClock(source.clock());
   const encoder = createLogEncoder();
-  for (const device of Object.keys(clock)) encoder.addChain(device, observed(source.rangeOfDevice(device, 1, clock[device])));
+  const below = (d: string) => (snapshot ? seqOf(snapshot.frontier, d) : 0);
+  for (const device of Object.keys(clock)) {
+    if (clock[device] > below(device)) encoder.addChain(device, observed(source.rangeOfDevice(device, below(device) + 1, clock[device])));
+  }
   const strings = createStringTable();
   const log = encoder.finish(strings);
+  const encodedSnapshot = snapshot && Object.keys(snapshot.frontier).length > 0 ? encodeSnapshot(snapshot, strings) : undefined;
+
+  // Live coins whose creating events lie below the snapshot: their facts from this wallet's log if it
+  // still holds the event, else from the base.
+  for (const { coin: c } of live) {
+    const k = dotKey(c.d, c.s);
+    if (origins.has(k)) continue;
+    const e = source.getEvent(c.d, c.s);
+    const o = e && originOf(e as WalletEvent);
+    if (o) {
+      origins.set(k, o);
+      continue;
+    }
+    const f = coinFacts(c, undefined, source.baseRecords);
+    if (f) {
+      const coins: CoinData[] = [];
+      coins[c.i] = { coinPub: c.coinPub, denomPubHash: f.denomPubHash, value: c.value, ...secretsOf(f) };
+      const had = factOrigins.get(k);
+      if (had) had.coins[c.i] = coins[c.i];
+      else factOrigins.set(k, { coins, source: f.origin.kind === "withdrawal" ? "withdraw" : "refresh", groupId: f.origin.id });
+    }
+  }
+  for (const [k, o] of factOrigins) origins.set(k, o);
 
   const view = buildView(records, live, removedCoins, origins, strings);
   return {
@@ -234,8 +268,18 @@ export function buildBackupContent(source: BackupSource, identity: BackupIdentit
     clocks: clock,
     ...view,
     strings: packStrings(strings.list),
+    ...(encodedSnapshot ? { snapshot: encodedSnapshot } : {}),
     log,
   };
+}
+
+/** A coin's secrets, as the creating event would carry them. */
+function secretsOf(f: CoinFacts): Pick<CoinData, "coinPriv" | "blindingKey" | "denomSig"> {
+  const out: Pick<CoinData, "coinPriv" | "blindingKey" | "denomSig"> = {};
+  if (f.coinPriv !== undefined) out.coinPriv = f.coinPriv;
+  if (f.blindingKey !== undefined) out.blindingKey = f.blindingKey;
+  if (f.denomSig !== undefined) out.denomSig = f.denomSig;
+  return out;
 }
 
 function denominationOf(d: KeysFactsData["denominations"][number]): BackupDenomination {

@@ -13,6 +13,10 @@ export interface EngineConfig {
   ephemeralGcAfterMs: number;
   /** Deadline of each exchange HTTP request. */
   httpTimeoutMs: number;
+  /** A device not heard from this long stops holding the stable frontier back (compaction). */
+  retireDevicesAfterMs: number;
+  /** Backups fold the events below the stable frontier into a snapshot once there are this many of them. */
+  compactBackupsAbove: number;
 }
 
 export interface EngineContext {

@@ -29,6 +29,16 @@ export interface OpenWalletOptions {
   ephemeralGcAfterMs?: number;
   /** Timeout of each exchange HTTP request (default 10 s). */
   httpTimeoutMs?: number;
+  /**
+   * A device not heard from this long (its newest event, or its newest backup merged here) is retired:
+   * it stops holding back the stable frontier below which backups carry a snapshot (default 90 days).
+   */
+  retireDevicesAfterMs?: number;
+  /**
+   * Compaction: once this many events lie below the stable frontier (beyond what is already folded),
+   * backups carry them as a snapshot instead of one by one (default 10,000; 0 compacts at every export).
+   */
+  compactBackupsAbove?: number;
 }
 
 /** What handleRequest answers: never a rejection, always one of these. */
@@ -106,6 +116,8 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     schedule: { ...DEFAULT_SCHEDULE, ...options.schedule },
     ephemeralGcAfterMs: optionalCount(options.ephemeralGcAfterMs, "ephemeralGcAfterMs") ?? 30 * 24 * 3600 * 1000,
     httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs") ?? 10_000,
+    retireDevicesAfterMs: optionalCount(options.retireDevicesAfterMs, "retireDevicesAfterMs") ?? 90 * 24 * 3600 * 1000,
+    compactBackupsAbove: optionalCount(options.compactBackupsAbove, "compactBackupsAbove") ?? 10_000,
   };
 
   const listeners = new Set<NotificationListener>();

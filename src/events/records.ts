@@ -31,6 +31,11 @@ export interface RecordCodec<V> {
   decode(json: unknown, key: Key): V;
   /** Device-local records (folded from local events): never part of a snapshot. */
   local?: true;
+  /**
+   * Records kept only in the base (a snapshot): facts the log holds for the
+   * events above the base, kept for those folded into it (a coin's secrets).
+   */
+  baseOnly?: true;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -43,6 +48,8 @@ export interface Projection {
   readonly tables: RecordTables;
   evolveShared?(records: Records, e: SharedEvent): void;
   evolveLocal?(records: Records, e: LocalEvent): void;
+  /** Folding into the base only: keeps what the base must hold besides the projections (baseOnly tables). */
+  evolveBase?(records: Records, e: SharedEvent): void;
 }
 
 /** Every table of the given projections; a table owned twice is a programming error. */

@@ -168,7 +168,8 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
           continue;
         }
         const v = attempt(where, () => codec.decode(unsealJson(value, keyId(k), where), k));
-        if (v !== undefined) fold.put(k, v);
+        // Base-only facts are not projections: the stored projections never hold them.
+        if (v !== undefined && !codec.baseOnly) fold.put(k, v);
       }
       events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
       attempt("fold of the log", () => {

@@ -146,6 +146,8 @@ export interface Store {
   compact(frontier: VectorClock): void;
   /** The base as a snapshot (what a backup carries instead of the events below its frontier). */
   snapshot(): Snapshot;
+  /** The base's records, read-only (base-only facts of what was folded into it, e.g. coin secrets). */
+  readonly baseRecords: Records;
   /** Every projection record as plain JSON (records.ts plainView), for comparisons (tests, rebuild checks). */
   dumpRecords(): { key: Key; value: unknown }[];
   close(): Promise<void>;
@@ -516,8 +518,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
    */
   function refold(b: typeof base) {
     for (const key of [...scan(proj.getKeys({}), "projection records")]) proj.remove(key as Key);
-    // Base records are sealed under the same key tags as projection records: the bytes copy as they are.
-    for (const { key, value } of scan(baseDb.getRange({}), "base records")) proj.put(key as Key, value);
+    // Base records are sealed under the same key tags as projection records: the bytes copy as they are
+    // (all but the base-only facts, which the projections do not hold).
+    for (const { key, value } of scan(baseDb.getRange({}), "base records")) if (!tables[(key as Key)[0] as string]?.baseOnly) proj.put(key as Key, value);
     // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
     const overlay = createOverlay(table, NO_TRACKING, 500_000);
     for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
@@ -603,6 +606,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
             }
           }
           evolveShared(overlay.records, e);
+          for (const p of projections) p.evolveBase?.(overlay.records, e);
           if (e.seq === next.frontier[e.device]) next.heads.set(e.device, { seq: e.seq, hash: hashOfBytes(unseal(log.get([e.device, e.seq])!, logTag(e.device, e.seq), `event ${e.device}:${e.seq}`)), lamport: e.lamport });
         }
         overlay.flush();
@@ -641,6 +645,16 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     eventCount: () => [...heads.values()].reduce((n, h) => n + h.seq, 0),
     rebuild,
     baseFrontier: () => normalizeClock(base.frontier),
+    baseRecords: {
+      get: <T>(key: Key) => baseTable.get(key) as T | undefined,
+      put: () => {
+        throw new Error("the base is written by compaction only");
+      },
+      remove: () => {
+        throw new Error("the base is written by compaction only");
+      },
+      entries: <T>(prefix: Key) => baseTable.range(prefix) as Iterable<{ key: Key; value: T }>,
+    },
     compact,
     snapshot,
     dumpRecords: () => [...scan(proj.getRange({}), "projection records")].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),

@@ -15,8 +15,12 @@ import { operation } from "../engine/operation.ts";
 import { baseUrl, boolean, nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
 import { isErrorCode, WalletError } from "../errors.ts";
 import type { WalletEvent } from "../events/envelope.ts";
-import type { WriteTxn } from "../events/store.ts";
+import { isDeviceId, join, seqOf, type VectorClock } from "../events/clock.ts";
+import type { Snapshot, WriteTxn } from "../events/store.ts";
+import { learn, stableFrontier } from "../merge/frontier.ts";
 import { importInto, type ImportResult } from "../merge/log-merge.ts";
+import { importSnapshotAndTail } from "../merge/snapshot-merge.ts";
+import { knownDevices } from "../projections/devices.ts";
 import { getBackupProvider, listBackupProviders } from "../projections/backup-providers.ts";
 import { buildBackupContent, type BackupContent } from "../backup/content.ts";
 import { readBackupContent } from "../backup/content-reader.ts";
@@ -69,17 +73,60 @@ const recovery: Parser<ParsedRecovery> = (v, path) => parseRecovery(v, path);
 
 const rootPubOf = (seed: Uint8Array) => encodeCrock(eddsaPublicFromSeed(seed));
 
-function exportContent(ctx: EngineContext): BackupContent {
-  return buildBackupContent(ctx.store, { walletRootPub: rootPubOf(ctx.store.rootSeed), deviceId: ctx.store.deviceId, timestampMs: ctx.now() });
+/**
+ * The stable frontier of what this wallet knows (merge/frontier.ts): from the
+ * log, each device held its newest event's causal past; from merged backups,
+ * the clocks they declared. Devices not heard from for the configured time
+ * are retired from it.
+ */
+export function stableFrontierOf(ctx: EngineContext): { frontier: VectorClock; retired: string[] } {
+  const known = knownDevices(ctx.records);
+  const clock = ctx.store.clock();
+  for (const d of Object.keys(clock)) {
+    if (d === ctx.store.deviceId) continue;
+    const e = ctx.store.getEvent(d, clock[d]);
+    // A device known only from a snapshot: the base's head is all this wallet saw of it.
+    const held: VectorClock = e ? { ...e.deps, [d]: e.seq } : { [d]: clock[d] };
+    learn(known, d, { clock: held, heardAt: e?.time ?? 0 });
+  }
+  return stableFrontier({ self: ctx.store.deviceId, clock, known, now: ctx.now(), retireAfterMs: ctx.config.retireDevicesAfterMs });
 }
 
-/** Merges a decoded log inside `tx`, a chunk at a time in causal order; throws (writing nothing) on any bad event. */
-function importLog(tx: WriteTxn, log: DecodedLog): ImportResult {
+/**
+ * Folds the events every known device holds into the base (compaction), so a
+ * backup carries them as a snapshot rather than one by one, once there are at
+ * least `compactBackupsAbove` of them beyond the base: small wallets keep
+ * their whole log in their backups (and a restored device its history). The
+ * base only moves up.
+ */
+function compactToStableFrontier(ctx: EngineContext): void {
+  const base = ctx.store.baseFrontier();
+  const target = join(base, stableFrontierOf(ctx).frontier);
+  let gain = 0;
+  for (const d of Object.keys(target)) gain += target[d] - seqOf(base, d);
+  if (gain > 0 && gain >= ctx.config.compactBackupsAbove) ctx.store.compact(target);
+}
+
+function exportContent(ctx: EngineContext): BackupContent {
+  compactToStableFrontier(ctx);
+  const frontier = ctx.store.baseFrontier();
+  const snapshot = Object.keys(frontier).length > 0 ? ctx.store.snapshot() : undefined;
+  return buildBackupContent(ctx.store, { walletRootPub: rootPubOf(ctx.store.rootSeed), deviceId: ctx.store.deviceId, timestampMs: ctx.now() }, snapshot);
+}
+
+/**
+ * Merges a decoded log inside `tx`, a chunk at a time in causal order, the
+ * snapshot first when the backup carries one (adopted only by a wallet that
+ * lacks events below its frontier); throws (writing nothing) on any bad event.
+ */
+function importLog(tx: WriteTxn, log: DecodedLog, snapshot?: Snapshot): ImportResult {
   let added = 0;
   let known = 0;
   let chunk: WalletEvent[] = [];
+  let first = true;
   const flush = () => {
-    const r = importInto(tx, chunk);
+    const r = first ? importSnapshotAndTail(tx, snapshot, chunk) : importInto(tx, chunk);
+    first = false;
     added += r.added;
     known += r.known;
     chunk = [];
@@ -88,13 +135,21 @@ function importLog(tx: WriteTxn, log: DecodedLog): ImportResult {
     chunk.push(e);
     if (chunk.length >= IMPORT_CHUNK) flush();
   }
-  if (chunk.length > 0) flush();
+  if (chunk.length > 0 || first) flush();
   return { added, known };
 }
 
 function importBackup(ctx: EngineContext, content: unknown): ImportResult {
-  const { log } = readBackupContent(content);
-  const result = ctx.write((tx) => importLog(tx, log));
+  const read = readBackupContent(content);
+  const at = ctx.now();
+  const result = ctx.write((tx) => {
+    const r = importLog(tx, read.log, read.snapshot);
+    // What its device held when it wrote this backup: where the stable frontier comes from.
+    if (read.deviceId !== tx.deviceId && isDeviceId(read.deviceId) && Object.keys(read.clocks).length > 0) {
+      tx.appendLocal({ type: "device-knowledge-learned", data: { device: read.deviceId, clock: read.clocks } }, at);
+    }
+    return r;
+  });
   if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
   return result;
 }
@@ -113,10 +168,9 @@ export function mergeBackupFile(ctx: EngineContext, file: Uint8Array, opts: { se
   return importBackup(ctx, parseBackupJson(text));
 }
 
-
 /** Downloads and decrypts what `seed` holds at each provider; any failure refuses the whole recovery. */
-async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<DecodedLog[]> {
-  const logs: DecodedLog[] = [];
+async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<{ log: DecodedLog; snapshot?: Snapshot }[]> {
+  const logs: { log: DecodedLog; snapshot?: Snapshot }[] = [];
   for (const url of rec.providers) {
     const account = deriveSyncAccountKey(rec.seed, url);
     const r = await syncDownload(ctx.http, url, account.seed, { timeoutMs: ctx.config.httpTimeoutMs });
@@ -125,7 +179,8 @@ async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<D
     if (r.kind === "error") {
       throw new WalletError(isErrorCode(r.code) ? r.code : "sync-http-error", `recovery: the backup at ${url} could not be fetched: ${r.message}`, { url });
     }
-    logs.push(readBackupContent(parseBackupJson(decryptBackupBytes(r.blob, rec.seed))).log);
+    const read = readBackupContent(parseBackupJson(decryptBackupBytes(r.blob, rec.seed)));
+    logs.push({ log: read.log, snapshot: read.snapshot });
   }
   return logs;
 }
@@ -184,7 +239,7 @@ export const backupOperations = {
         let added = 0;
         let known = 0;
         for (const log of logs) {
-          const r = importLog(tx, log);
+          const r = importLog(tx, log.log, log.snapshot);
           added += r.added;
           known += r.known;
         }

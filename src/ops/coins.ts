@@ -6,6 +6,7 @@ import { operation } from "../engine/operation.ts";
 import { amount, array, baseUrl, id, maybe, nothing, object, optional, positiveAmount, required, string } from "../engine/request.ts";
 import { WalletError } from "../errors.ts";
 import {
+  coinFacts,
   coinRemaining,
   decideAbortWithdrawal,
   decideRecordRefresh,
@@ -62,25 +63,17 @@ const currency = (v: unknown, path: string): string => {
 function coinInfo(ctx: EngineContext, coinPub: string): CoinInfo {
   const c = getCoin(ctx.records, coinPub);
   if (!c || c.removed) throw new WalletError("coin-unknown", `no coin ${coinPub} in this wallet`, { coinPub });
-  // The coin's immutable facts live in the event that created it; the record keeps what changes.
-  const e = ctx.store.getEvent(c.d, c.s);
-  const made =
-    e?.type === "coins-withdrawn"
-      ? { coin: e.data.coins[c.i], origin: { kind: "withdrawal" as const, id: e.data.withdrawalGroupId } }
-      : e?.type === "coins-refreshed"
-        ? { coin: e.data.outputs[c.i], origin: { kind: "refresh" as const, id: e.data.refreshGroupId } }
-        : undefined;
-  if (made?.coin?.coinPub !== c.coinPub) {
-    throw new WalletError("store-corrupt", `coin ${coinPub} names creating event ${c.d}:${c.s}, which does not create it`, { coinPub });
-  }
+  // The coin's immutable facts live in the event that created it (or, folded into a snapshot, in the base).
+  const facts = coinFacts(c, ctx.store.getEvent(c.d, c.s), ctx.store.baseRecords);
+  if (!facts) throw new WalletError("store-corrupt", `coin ${coinPub}: neither its creating event ${c.d}:${c.s} nor the base holds its facts`, { coinPub });
   const remaining = coinRemaining(c);
   return {
     coinPub: c.coinPub,
     exchangeBaseUrl: c.url,
-    denomPubHash: made.coin.denomPubHash,
+    denomPubHash: facts.denomPubHash,
     value: c.value,
     remaining: remaining ? formatAmount(remaining) : `${c.currency}:0`,
-    origin: made.origin,
+    origin: facts.origin,
     spendIds: spendNames(c),
   };
 }

@@ -8,6 +8,7 @@
 //   ["res", url]                  (resources.ts)   running counts (cache of the fold)
 //   ["conflict", pub]             string[]         double-spent coins, spend names sorted
 //   ["purged", url]               VectorClock      what the purges of an exchange observed
+//   ["cfact", pub]                CoinFacts        base only: what the creating event said of a coin folded into a snapshot
 //
 // Aggregates are maintained by deltas: every change of a coin or group
 // subtracts its old effect and adds its new one, so an aggregate always equals
@@ -86,6 +87,20 @@ export interface CoinRecord {
   spent: Units;
   /** Set when a purge of its exchange observed its creation (observed-remove). */
   removed: boolean;
+}
+
+/**
+ * A coin's immutable facts, which its creating event holds (the coin record
+ * keeps only what changes). Kept beside a snapshot for the coins whose
+ * creating events it folded away: a wallet that starts from it can still
+ * spend them.
+ */
+export interface CoinFacts {
+  denomPubHash: string;
+  origin: { kind: "withdrawal" | "refresh"; id: string };
+  coinPriv?: string;
+  blindingKey?: string;
+  denomSig?: string;
 }
 
 export interface GroupRecord {
@@ -217,6 +232,15 @@ const balanceCodec: RecordCodec<BalanceTotals> = {
 };
 
 const clockCodec: RecordCodec<VectorClock> = { encode: clockToJson, decode: (j) => clockFromJson(j as ClockJson) };
+const factsCodec: RecordCodec<CoinFacts> = { encode: (v) => v, decode: (v) => v as CoinFacts, baseOnly: true };
+
+function factsOf(c: CoinData, origin: CoinFacts["origin"]): CoinFacts {
+  const f: CoinFacts = { denomPubHash: c.denomPubHash, origin };
+  if (c.coinPriv !== undefined) f.coinPriv = c.coinPriv;
+  if (c.blindingKey !== undefined) f.blindingKey = c.blindingKey;
+  if (c.denomSig !== undefined) f.denomSig = c.denomSig;
+  return f;
+}
 const plain: RecordCodec<unknown> = { encode: (v) => v, decode: (v) => v };
 
 // ---------------------------------------------------------------- effects
@@ -378,7 +402,14 @@ function purged(records: Records, e: SharedEvent & { type: "exchange-deleted" })
 
 export const coinsProjection: Projection = {
   name: "coins",
-  tables: { coin: coinCodec, exev: plain, wg: groupCodec, wgx: plain, bal: balanceCodec, res: resourcesCodec, conflict: plain, purged: clockCodec },
+  tables: { coin: coinCodec, exev: plain, wg: groupCodec, wgx: plain, bal: balanceCodec, res: resourcesCodec, conflict: plain, purged: clockCodec, cfact: factsCodec },
+  evolveBase(records, e) {
+    if (e.type === "coins-withdrawn") {
+      for (const c of e.data.coins) records.put(["cfact", c.coinPub], factsOf(c, { kind: "withdrawal", id: e.data.withdrawalGroupId }));
+    } else if (e.type === "coins-refreshed") {
+      for (const c of e.data.outputs) records.put(["cfact", c.coinPub], factsOf(c, { kind: "refresh", id: e.data.refreshGroupId }));
+    }
+  },
   evolveShared(records, e) {
     switch (e.type) {
       case "coins-withdrawn":
@@ -446,6 +477,17 @@ export function listConflictRecords(records: Records): { kind: "double-spend"; c
     coinPub: key[1] as string,
     spendIds: value,
   }));
+}
+
+/**
+ * A coin's immutable facts: from its creating event when this wallet holds it,
+ * else from the base it was folded into (`base` reads the store's base records).
+ */
+export function coinFacts(c: CoinRecord, creatingEvent: SharedEvent | undefined, base: Records): CoinFacts | undefined {
+  const e = creatingEvent;
+  if (e?.type === "coins-withdrawn" && e.data.coins[c.i]?.coinPub === c.coinPub) return factsOf(e.data.coins[c.i], { kind: "withdrawal", id: e.data.withdrawalGroupId });
+  if (e?.type === "coins-refreshed" && e.data.outputs[c.i]?.coinPub === c.coinPub) return factsOf(e.data.outputs[c.i], { kind: "refresh", id: e.data.refreshGroupId });
+  return base.get<CoinFacts>(["cfact", c.coinPub]);
 }
 
 /** What is left of a live coin, or undefined when it is removed or unknown. */

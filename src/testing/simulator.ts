@@ -3,6 +3,7 @@
 // pairwise, some are offline for a while. The simulation remembers every coin
 // and withdrawal group any device created, with the dot of the creating event,
 // so law checks (laws.ts) can say what each replica must hold.
+import { PROJECTIONS } from "../projections/index.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -365,8 +366,14 @@ export function describeError(e: unknown): string {
 
 // ---------------------------------------------------------------- observations
 
-/** Tables folded from device-local events: exchange update state, backup providers. */
-const LOCAL_TABLES = new Set(["upd", "bprov"]);
+/** Tables folded from device-local events (update state, backup providers, what merged backups said), by the projections' own marks. */
+const LOCAL_TABLES = new Set(
+  PROJECTIONS.flatMap((p) =>
+    Object.entries(p.tables)
+      .filter(([, codec]) => codec.local === true)
+      .map(([name]) => name),
+  ),
+);
 
 /** Projection records shared by every replica: device-local ones left out. */
 export async function sharedRecords(w: Wallet): Promise<{ key: (string | number)[]; value: unknown }[]> {
