@@ -12,9 +12,11 @@
 // workload (bench/peer-workload.ts, N operations per device, then merged).
 // Preparing is untimed and slow at 1M (the engine's import rate); each timed
 // phase runs in its own child process, so peak RSS is the phase's own.
-// Without compaction (snapshot + tail) every figure is of the full log.
+// Each size is measured twice: the full log (compaction off), then a copy of
+// the same wallet compacted at export (the engine's default: the events every
+// known device holds travel as a snapshot, the rest as the log's tail).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -77,8 +79,9 @@ async function prepare(dir: string, workload: Workload, n: number, seed: number)
 
 // ---------------------------------------------------------------- phases (each in a child process)
 
-async function phaseExport(wallet: string, out: string): Promise<PhaseResult> {
-  const w = await openWallet({ path: wallet, now: () => NOW });
+async function phaseExport(wallet: string, out: string, mode: string): Promise<PhaseResult> {
+  // Compaction off: a threshold no wallet reaches.
+  const w = await openWallet({ path: wallet, now: () => NOW, compactBackupsAbove: mode === "compact" ? 0 : Number.MAX_SAFE_INTEGER });
   try {
     const events = Object.values(await w.getVectorClock()).reduce((a, b) => a + b, 0);
     collectGarbage();
@@ -88,10 +91,11 @@ async function phaseExport(wallet: string, out: string): Promise<PhaseResult> {
     const recovery = await w.getBackupRecovery();
     writeFileSync(out, blob);
     writeFileSync(`${out}.key`, recovery.walletRootPriv);
-    const plain = decryptBackupFile(blob, recovery.walletRootPriv) as { strings: string[]; log: unknown };
+    const plain = decryptBackupFile(blob, recovery.walletRootPriv) as { strings: string[]; log: unknown; snapshot?: { frontier: Record<string, number> } };
     const plainBytes = Buffer.byteLength(canonicalJson(plain));
     const logOnly = gzipSync(Buffer.from(canonicalJson({ strings: plain.strings, log: plain.log }))).length;
-    return { ms, maxRssBytes: rss, events, blobBytes: blob.length, plainBytes, logGzipBytes: logOnly };
+    const folded = plain.snapshot ? Object.values(plain.snapshot.frontier).reduce((a, b) => a + b, 0) : 0;
+    return { ms, maxRssBytes: rss, events, folded, blobBytes: blob.length, plainBytes, logGzipBytes: logOnly };
   } finally {
     await w.close();
   }
@@ -153,8 +157,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 async function main() {
   const phase = arg("phase");
   if (phase) {
-    const [, , , , a, b] = process.argv;
-    const result = phase === "export" ? await phaseExport(a, b) : phase === "import" ? await phaseImport(a, b) : await phaseBaseline(a);
+    const [, , , , a, b, c] = process.argv;
+    const result = phase === "export" ? await phaseExport(a, b, c) : phase === "import" ? await phaseImport(a, b) : await phaseBaseline(a);
     console.log(`RESULT ${JSON.stringify(result)}`);
     return;
   }
@@ -170,28 +174,39 @@ async function main() {
       const t0 = Date.now();
       const { wallet } = await prepare(dir, workload, n, seed);
       console.error(`${workload} ${n}: prepared in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      const blob = join(dir, "backup.tlrwbk");
-      const exp = runPhase(["export", wallet, blob]);
-      const imp = runPhase(["import", blob, join(dir, "restored")]);
       const base = runPhase(["baseline", wallet]);
-      if (canonicalJson(imp.clock) !== canonicalJson(base.clock)) throw new Error("the restored wallet does not hold the whole log");
-      const events = exp.events as number;
-      const row = {
-        workload,
-        n: workload === "history" ? n : 3 * n,
-        events,
-        blobBytes: exp.blobBytes,
-        bytesPerEvent: (exp.blobBytes as number) / events,
-        logGzipBytes: exp.logGzipBytes,
-        plainBytes: exp.plainBytes,
-        gzipJsonBytes: base.gzipJsonBytes,
-        exportMs: exp.ms,
-        exportRssMiB: exp.maxRssBytes / MiB,
-        importMs: imp.ms,
-        importRssMiB: imp.maxRssBytes / MiB,
-      };
-      rows.push(row);
-      console.error(JSON.stringify(row));
+      for (const mode of ["full", "compact"] as const) {
+        // Compacting moves the wallet's base: the compacted export works on a copy.
+        const source = mode === "full" ? wallet : join(dir, "compacted");
+        if (mode === "compact") {
+          rmSync(source, { recursive: true, force: true });
+          cpSync(wallet, source, { recursive: true });
+        }
+        const blob = join(dir, `backup-${mode}.tlrwbk`);
+        const exp = runPhase(["export", source, blob, mode]);
+        const imp = runPhase(["import", blob, join(dir, "restored")]);
+        if (mode === "compact") rmSync(source, { recursive: true, force: true });
+        if (canonicalJson(imp.clock) !== canonicalJson(base.clock)) throw new Error("the restored wallet does not hold the whole log");
+        const events = exp.events as number;
+        const row = {
+          workload,
+          mode,
+          n: workload === "history" ? n : 3 * n,
+          events,
+          folded: exp.folded,
+          blobBytes: exp.blobBytes,
+          bytesPerEvent: (exp.blobBytes as number) / events,
+          logGzipBytes: exp.logGzipBytes,
+          plainBytes: exp.plainBytes,
+          gzipJsonBytes: base.gzipJsonBytes,
+          exportMs: exp.ms,
+          exportRssMiB: exp.maxRssBytes / MiB,
+          importMs: imp.ms,
+          importRssMiB: imp.maxRssBytes / MiB,
+        };
+        rows.push(row);
+        console.error(JSON.stringify(row));
+      }
     }
   } finally {
     if (!keep) rmSync(root, { recursive: true, force: true });
@@ -199,13 +214,13 @@ async function main() {
   const md = [
     `# Backup benchmark (${workload})`,
     "",
-    `From ${new Date().toISOString()}, ${machineInfo()}; seed ${seed}; without compaction (full log).`,
+    `From ${new Date().toISOString()}, ${machineInfo()}; seed ${seed}. "full": compaction off, the whole log; "compacted": the events below the stable frontier as a snapshot, the rest as the log's tail.`,
     "",
-    "| events | encrypted backup | bytes/event | of which log (gzip) | plain JSON | shared log as gzip'd JSON | export + encrypt ms | peak RSS MiB | decrypt + import ms | peak RSS MiB |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| events | backup | in the snapshot | encrypted backup | bytes/event | of which log (gzip) | plain JSON | shared log as gzip'd JSON | export + encrypt ms | peak RSS MiB | decrypt + import ms | peak RSS MiB |",
+    "| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows.map(
       (r) =>
-        `| ${fmt(r.events as number)} | ${fmt(r.blobBytes as number)} B (${((r.blobBytes as number) / MiB).toFixed(2)} MiB) | ${(r.bytesPerEvent as number).toFixed(1)} | ${fmt(r.logGzipBytes as number)} | ${fmt(r.plainBytes as number)} | ${fmt(r.gzipJsonBytes as number)} B | ${fmt(r.exportMs as number)} | ${fmt(r.exportRssMiB as number)} | ${fmt(r.importMs as number)} | ${fmt(r.importRssMiB as number)} |`,
+        `| ${fmt(r.events as number)} | ${r.mode === "full" ? "full" : "compacted"} | ${fmt(r.folded as number)} | ${fmt(r.blobBytes as number)} B (${((r.blobBytes as number) / MiB).toFixed(2)} MiB) | ${(r.bytesPerEvent as number).toFixed(1)} | ${fmt(r.logGzipBytes as number)} | ${fmt(r.plainBytes as number)} | ${fmt(r.gzipJsonBytes as number)} B | ${fmt(r.exportMs as number)} | ${fmt(r.exportRssMiB as number)} | ${fmt(r.importMs as number)} | ${fmt(r.importRssMiB as number)} |`,
     ),
     "",
   ].join("\n");

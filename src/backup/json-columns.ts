@@ -27,6 +27,12 @@
 // "dict" against 2.2 as "sfx"; spend ids to 0.1 as "sfxd" against 2 or more
 // in the string table.
 //
+// Positional arrays: with `positions: K` (both sides must agree), item i of
+// an array sits at path segment min(i, K) rather than 0, so the fields of a
+// tuple (a record's compact form: [url, currency, value, …]) each get a
+// column of their own, and items past the K-th share one. K = 0 is the
+// plain form above (every item at 0), which the log uses.
+//
 // Decoding is exact (the same JSON values, hence the same canonical bytes)
 // and bounded: every node read consumes an entry of some column, so work and
 // memory are linear in the input, and every column must be consumed exactly.
@@ -34,7 +40,7 @@ import { WalletError } from "../errors.ts";
 import type { StringTable } from "./string-table.ts";
 
 export type Prim = string | number | boolean | null;
-export type PathSegment = string | 0;
+export type PathSegment = string | number;
 
 export type PrimColumn =
   | ["raw", Prim[]]
@@ -82,7 +88,8 @@ interface EncNode {
   shape: number[];
   len: number[];
   children: Map<string, EncNode>;
-  item: EncNode | undefined;
+  /** Item nodes by path segment (0 … positions). */
+  items: EncNode[];
 }
 
 export interface ColumnEncoder {
@@ -96,7 +103,22 @@ function notJson(what: string, path: PathSegment[]): WalletError {
   return new WalletError("encoding-not-json", `${what} at ${JSON.stringify(path)} has no JSON form`, { path });
 }
 
-export function createColumnEncoder(): ColumnEncoder {
+export interface ColumnOptions {
+  /** Arrays are positional up to this index (see above); 0 (the default) puts every item at 0. */
+  positions?: number;
+}
+
+/** Where positional arrays stop: no record tuple comes close, and it bounds the paths per array. */
+export const MAX_POSITIONS = 64;
+
+function positionsOf(opts: ColumnOptions): number {
+  const k = opts.positions ?? 0;
+  if (!Number.isSafeInteger(k) || k < 0 || k > MAX_POSITIONS) throw new WalletError("backup-invalid-argument", `positions must be an integer in 0…${MAX_POSITIONS}`);
+  return k;
+}
+
+export function createColumnEncoder(opts: ColumnOptions = {}): ColumnEncoder {
+  const positions = positionsOf(opts);
   const nodes: EncNode[] = [];
   const node = (path: PathSegment[]): EncNode => {
     const n: EncNode = {
@@ -112,7 +134,7 @@ export function createColumnEncoder(): ColumnEncoder {
       shape: [],
       len: [],
       children: new Map(),
-      item: undefined,
+      items: [],
     };
     nodes.push(n);
     return n;
@@ -159,8 +181,11 @@ export function createColumnEncoder(): ColumnEncoder {
       noteKind(n, A);
       n.len.push(v.length);
       if (v.length === 0) return;
-      const item = (n.item ??= node([...n.path, 0]));
-      for (let i = 0; i < v.length; i++) put(item, v[i] === undefined ? null : v[i], depth + 1);
+      for (let i = 0; i < v.length; i++) {
+        const at = i < positions ? i : positions;
+        const item = (n.items[at] ??= node([...n.path, at]));
+        put(item, v[i] === undefined ? null : v[i], depth + 1);
+      }
       return;
     }
     const proto = Object.getPrototypeOf(v);
@@ -428,7 +453,8 @@ interface DecNode {
   len: Float64Array;
   vals: Prims | undefined;
   children: Map<string, DecNode>;
-  item: DecNode | undefined;
+  /** Item nodes by path segment (0 … positions). */
+  items: (DecNode | undefined)[];
 }
 
 /**
@@ -465,7 +491,8 @@ function checkKeysets(v: unknown, what: string): string[][] {
 const ENTRY_FIELDS = new Set(["path", "kinds", "keys", "shape", "len", "val"]);
 
 /** Reads the entries of one column set; throws backup-log-invalid on anything inconsistent. */
-export function createColumnDecoder(entries: unknown, strings: readonly string[], where: string): ColumnDecoder {
+export function createColumnDecoder(entries: unknown, strings: readonly string[], where: string, opts: ColumnOptions = {}): ColumnDecoder {
+  const positions = positionsOf(opts);
   const list = checkArray(entries, where);
   const byPath = new Map<string, DecNode>();
   const nodes: DecNode[] = [];
@@ -476,7 +503,11 @@ export function createColumnDecoder(entries: unknown, strings: readonly string[]
     for (const k of Object.keys(e)) if (!ENTRY_FIELDS.has(k)) throw logInvalid(`${at} has an unknown field ${JSON.stringify(k)}`);
     const path = checkArray(own(e, "path"), `${at}.path`);
     if (path.length > MAX_PATH_DEPTH) throw logInvalid(`${at}.path is deeper than ${MAX_PATH_DEPTH}`);
-    for (const s of path) if (typeof s !== "string" && s !== 0) throw logInvalid(`${at}.path holds ${JSON.stringify(s)}, not a key or 0`);
+    for (const s of path) {
+      if (typeof s !== "string" && !(Number.isSafeInteger(s) && (s as number) >= 0 && (s as number) <= positions)) {
+        throw logInvalid(`${at}.path holds ${JSON.stringify(s)}, not a key or an item position (0…${positions})`);
+      }
+    }
     const id = JSON.stringify(path);
     if (byPath.has(id)) throw logInvalid(`${at}.path ${id} appears twice`);
 
@@ -514,14 +545,14 @@ export function createColumnDecoder(entries: unknown, strings: readonly string[]
       only = present[0] ? P : present[1] ? O : A;
     }
 
-    const n: DecNode = { id: nodes.length, path: id, kinds: kinds as string | undefined, only, keys, shape, len, vals, children: new Map(), item: undefined };
+    const n: DecNode = { id: nodes.length, path: id, kinds: kinds as string | undefined, only, keys, shape, len, vals, children: new Map(), items: [] };
     if (path.length === 0) {
       if (nodes.length !== 0) throw logInvalid(`${at}: the root path must come first`);
     } else {
       const parent = byPath.get(JSON.stringify(path.slice(0, -1)));
       if (!parent) throw logInvalid(`${at}.path ${id} comes before (or without) its parent`);
       const last = path[path.length - 1];
-      if (last === 0) parent.item = n;
+      if (typeof last === "number") parent.items[last] = n;
       else parent.children.set(last as string, n);
     }
     byPath.set(id, n);
@@ -563,11 +594,12 @@ export function createColumnDecoder(entries: unknown, strings: readonly string[]
         const i = cur[base + 3]++;
         if (i >= n.len.length) throw logInvalid(`${where} runs out of arrays at ${n.path}`);
         const length = n.len[i];
-        if (length > 0 && !n.item) throw logInvalid(`${where} has no path for the items of ${n.path}`);
         const out: unknown[] | undefined = build ? [] : undefined;
         // Every item consumes an entry of some column, so a false length runs out of entries, not of memory.
         for (let j = 0; j < length; j++) {
-          const v = walk(n.item!, cur, build);
+          const item = n.items[j < positions ? j : positions];
+          if (!item) throw logInvalid(`${where} has no path for item ${j} of ${n.path}`);
+          const v = walk(item, cur, build);
           if (out) out.push(v);
         }
         return out;

@@ -10,12 +10,17 @@
 // A row is the record's key without its table name, then its JSON form:
 // ["COINKEY…", [url, currency, …]]. Tables come in key order, rows in key
 // order within them, so decoding gives the records sorted as the store keeps them.
+// Arrays are positional up to SNAPSHOT_POSITIONS (json-columns.ts): a record's
+// tuple fields each get a column, where gzip finds their regularities.
 import { isDeviceId, normalizeClock, type VectorClock } from "../events/clock.ts";
 import type { Key } from "../events/records.ts";
 import type { Snapshot } from "../events/store.ts";
 import { WalletError } from "../errors.ts";
 import { checkArray, createColumnDecoder, createColumnEncoder, MAX_COLUMN_LENGTH, type PathEntry } from "./json-columns.ts";
 import type { StringTable } from "./string-table.ts";
+
+/** Item positions with a column of their own in snapshot rows (part of the format). */
+export const SNAPSHOT_POSITIONS = 16;
 
 export interface EncodedSnapshot {
   frontier: VectorClock;
@@ -28,7 +33,7 @@ export function encodeSnapshot(snap: Snapshot, strings: StringTable): EncodedSna
   for (const r of snap.records) {
     const name = r.key[0] as string;
     let t = tables[tables.length - 1];
-    if (!t || t.table !== name) tables.push((t = { table: name, count: 0, encoder: createColumnEncoder() }));
+    if (!t || t.table !== name) tables.push((t = { table: name, count: 0, encoder: createColumnEncoder({ positions: SNAPSHOT_POSITIONS }) }));
     t.encoder.add([...r.key.slice(1), r.json]);
     t.count++;
   }
@@ -57,7 +62,7 @@ export function decodeSnapshotRecords(raw: unknown, strings: readonly string[]):
     if (!isPlainObject(t) || typeof t.table !== "string" || typeof t.count !== "number" || !Number.isSafeInteger(t.count) || t.count < 0 || t.count > MAX_COLUMN_LENGTH) {
       throw invalid(`tables[${i}] is not {table, count, rows}`);
     }
-    const dec = createColumnDecoder(t.rows, strings, `snapshot.tables[${i}].rows`);
+    const dec = createColumnDecoder(t.rows, strings, `snapshot.tables[${i}].rows`, { positions: SNAPSHOT_POSITIONS });
     const cursor = dec.start();
     for (let n = 0; n < t.count; n++) {
       const row = dec.read(cursor);

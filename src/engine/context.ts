@@ -15,7 +15,7 @@ export interface EngineConfig {
   httpTimeoutMs: number;
   /** A device not heard from this long stops holding the stable frontier back (compaction). */
   retireDevicesAfterMs: number;
-  /** Backups fold the events below the stable frontier into a snapshot once there are this many of them. */
+  /** Backups fold the events below the stable frontier into a snapshot once there are this many of them (Infinity: never). */
   compactBackupsAbove: number;
 }
 

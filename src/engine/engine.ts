@@ -35,8 +35,12 @@ export interface OpenWalletOptions {
    */
   retireDevicesAfterMs?: number;
   /**
-   * Compaction: once this many events lie below the stable frontier (beyond what is already folded),
-   * backups carry them as a snapshot instead of one by one (default 10,000; 0 compacts at every export).
+   * Compaction (off unless set): once this many events lie below the stable frontier (beyond what is
+   * already folded), an export folds them into the store's base and the backup carries them as a
+   * snapshot instead of one by one; 0 compacts at every export. What it costs: getTransactions lists
+   * only what is above the base, and on coin-heavy histories a snapshot (every coin with its spends
+   * and their dots) is about as large as the events it folds; it pays off where events churn
+   * (exchange updates, ToS accepted and forgotten, deleted exchanges).
    */
   compactBackupsAbove?: number;
 }
@@ -117,7 +121,7 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     ephemeralGcAfterMs: optionalCount(options.ephemeralGcAfterMs, "ephemeralGcAfterMs") ?? 30 * 24 * 3600 * 1000,
     httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs") ?? 10_000,
     retireDevicesAfterMs: optionalCount(options.retireDevicesAfterMs, "retireDevicesAfterMs") ?? 90 * 24 * 3600 * 1000,
-    compactBackupsAbove: optionalCount(options.compactBackupsAbove, "compactBackupsAbove") ?? 10_000,
+    compactBackupsAbove: optionalCount(options.compactBackupsAbove, "compactBackupsAbove") ?? Number.POSITIVE_INFINITY,
   };
 
   const listeners = new Set<NotificationListener>();
