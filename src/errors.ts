@@ -81,6 +81,7 @@ export const ERROR_CODES = {
 
   // Sync (the provider protocol, its server and its stores)
   "sync-not-a-provider": "the URL does not answer /config as a Taler sync provider",
+  "sync-conflicts-exhausted": "a backup cycle lost every compare-and-swap to other devices uploading at the same time; the next cycle tries again",
   "sync-timeout": "the sync provider did not answer in time",
   "sync-network-error": "the sync provider could not be reached",
   "sync-http-error": "the sync provider answered with an unexpected HTTP status",

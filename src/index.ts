@@ -70,6 +70,8 @@ export { readBackupContent, type ReadBackup } from "./backup/content-reader.ts";
 export type { DecodedLog, EncodedLog } from "./backup/log-codec.ts";
 export { unpackStrings, type PackedRun, type PackedStrings } from "./backup/string-table.ts";
 export type { BackupRecovery, RecoveryStrategy } from "./backup/recovery.ts";
+export type { BackupCycleOutcome, BackupCycleProviderResult, BackupCycleResult, BackupInfo, BackupProviderInfo } from "./ops/sync.ts";
+export type { SyncTerms } from "./projections/backup-providers.ts";
 
 // Sync provider (a GNU Taler compatible backup server) and the transport-level sync client.
 export {

@@ -1,5 +1,6 @@
 // The typed facade: each method is one call into the operations table, so
 // typed callers and handleRequest share one validation path.
+import type { BackupCycleResult, BackupInfo } from "./ops/sync.ts";
 import type { VectorClock } from "./events/clock.ts";
 import type { WalletEvent } from "./events/envelope.ts";
 import type { Key } from "./events/records.ts";
@@ -74,9 +75,17 @@ export interface Wallet {
   getBackupRecovery(): Promise<BackupRecovery>;
   /** Loads a recovery: "theirs" adopts its root key, "ours" keeps this one; both merge what it decrypts at its providers. */
   loadBackupRecovery(req: { recovery: BackupRecovery; strategy?: RecoveryStrategy }): Promise<RecoveryResult>;
-  /** Records a backup provider on this device (inactive unless `activate`). */
+  /** Adds a sync provider after reading its /config (inactive unless `activate`); a non-sync server is refused. */
   addBackupProvider(req: { backupProviderBaseUrl: string; activate?: boolean }): Promise<void>;
   removeBackupProvider(req: { backupProviderBaseUrl: string }): Promise<void>;
+  /** This device's backup identity, clock, and each provider's last cycle outcome. */
+  getBackupInfo(): Promise<BackupInfo>;
+  /**
+   * One backup cycle with each active provider: merge what other devices stored,
+   * store ours (compare-and-swap, retried after a 409). Failures are recorded on
+   * the provider, not thrown; `force` also tries providers still backing off.
+   */
+  runBackupCycle(req?: { force?: boolean }): Promise<BackupCycleResult>;
 
   /** Drops the materialized projections and folds them again from the log. */
   rebuild(): Promise<void>;
@@ -130,6 +139,8 @@ export async function openWallet(options: OpenWalletOptions): Promise<Wallet> {
     loadBackupRecovery: (req) => call("loadBackupRecovery", req),
     addBackupProvider: (req) => call("addBackupProvider", req),
     removeBackupProvider: (req) => call("removeBackupProvider", req),
+    getBackupInfo: () => call("getBackupInfo", undefined),
+    runBackupCycle: (req) => call("runBackupCycle", req),
     rebuild: () => call("rebuild", undefined),
     dumpProjections: () => call("dumpProjections", undefined),
     handleRequest: engine.handleRequest,

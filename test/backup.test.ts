@@ -72,12 +72,24 @@ const refEncrypt = (text: string, seed: Uint8Array) => refSeal(gzipSync(new Text
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 let exchange: TestExchange;
 const cleanups: (() => Promise<void> | void)[] = [];
+// Providers are added only after their /config answers: three real sync servers stand in for "sync", "inactive"/"mine" and "other".
+const providerServers: { server: SyncServer; dir: { path: string; cleanup(): void } }[] = [];
+/** Base URL of provider i, with its trailing slash. */
+const P = (i: number) => providerServers[i].server.baseUrl;
 
 beforeAll(async () => {
   exchange = await startTestExchange({ now: () => NOW });
+  for (let i = 0; i < 3; i++) {
+    const dir = tempDir();
+    providerServers.push({ dir, server: await startSyncServer({ port: 0, host: "127.0.0.1", path: dir.path }) });
+  }
 });
 afterAll(async () => {
   await exchange.close();
+  for (const p of providerServers) {
+    await p.server.close();
+    p.dir.cleanup();
+  }
 });
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
@@ -248,8 +260,8 @@ describe("the encrypted backup", () => {
 
   it("never carries this device's backup providers", async () => {
     const { laptop } = await history();
-    await laptop.addBackupProvider({ backupProviderBaseUrl: "https://sync.example/", activate: true });
-    expect(canonicalJson(await laptop.exportBackupPlain())).not.toContain("sync.example");
+    await laptop.addBackupProvider({ backupProviderBaseUrl: P(0), activate: true });
+    expect(canonicalJson(await laptop.exportBackupPlain())).not.toContain(P(0).replace(/^http:\/\//, "").replace(/\/$/, ""));
   });
 });
 
@@ -425,18 +437,18 @@ describe("recovery", () => {
 
   it("getBackupRecovery gives the root key and the active providers", async () => {
     const w = await wallet("w");
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://inactive.example/" });
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://active.example", activate: true });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(1) });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(0).slice(0, -1), activate: true });
     const r = await w.getBackupRecovery();
     expect(encodeCrock(eddsaPublicFromSeed(decodeCrock(r.walletRootPriv)))).toBe(w.walletRootPub);
-    expect(r.providers).toEqual([{ url: "https://active.example/" }]);
+    expect(r.providers).toEqual([{ url: P(0) }]);
   });
 
   it("without a strategy, a wallet with backup providers refuses another key, and nothing changes", async () => {
     const { laptop } = await history();
     await upload(laptop);
     const other = await wallet("other");
-    await other.addBackupProvider({ backupProviderBaseUrl: "https://mine.example/" });
+    await other.addBackupProvider({ backupProviderBaseUrl: P(2) });
     const before = await state(other);
     expect(await codeOf(other.loadBackupRecovery({ recovery: { walletRootPriv: (await laptop.getBackupRecovery()).walletRootPriv, providers: [{ url: sync.baseUrl }] } }))).toBe(
       "backup-recovery-strategy-required",
@@ -449,13 +461,13 @@ describe("recovery", () => {
     await upload(laptop);
     const other = await wallet("other");
     await other.addExchange({ exchangeBaseUrl: "https://other-only.example/" });
-    await other.addBackupProvider({ backupProviderBaseUrl: "https://mine.example/", activate: true });
+    await other.addBackupProvider({ backupProviderBaseUrl: P(2), activate: true });
     const rootBefore = other.walletRootPub;
     const r = await other.loadBackupRecovery({ recovery: { walletRootPriv: (await laptop.getBackupRecovery()).walletRootPriv, providers: [{ url: sync.baseUrl }] }, strategy: "ours" });
     expect(r).toMatchObject({ strategy: "ours", known: 0 });
     expect(r.added).toBe(Object.values(await laptop.getVectorClock()).reduce((a, b) => a + b, 0));
     expect(other.walletRootPub).toBe(rootBefore);
-    expect((await other.getBackupRecovery()).providers).toEqual([{ url: "https://mine.example/" }]);
+    expect((await other.getBackupRecovery()).providers).toEqual([{ url: P(2) }]);
     expect(await other.getBalances()).toEqual(await laptop.getBalances());
     expect((await other.listExchanges()).exchanges.map((e) => e.exchangeBaseUrl)).toContain("https://other-only.example/");
   });
@@ -502,7 +514,7 @@ describe("recovery", () => {
 
   it("this wallet's own recovery is a merge and changes no key", async () => {
     const w = await wallet("w");
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://mine.example/", activate: true });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(2), activate: true });
     const own = await w.getBackupRecovery();
     expect(await w.loadBackupRecovery({ recovery: { ...own, providers: [] } })).toEqual({ strategy: "same-key", added: 0, known: 0 });
     expect((await w.getBackupRecovery()).walletRootPriv).toBe(own.walletRootPriv);
@@ -526,13 +538,13 @@ describe("recovery", () => {
 describe("backup providers (device-local)", () => {
   it("are added inactive unless activated, changed by adding again, and removed", async () => {
     const w = await wallet("w");
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://sync.example" });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(0).slice(0, -1) });
     expect((await w.getBackupRecovery()).providers).toEqual([]);
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://sync.example/", activate: true });
-    expect((await w.getBackupRecovery()).providers).toEqual([{ url: "https://sync.example/" }]);
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://sync.example/" });
-    expect((await w.getBackupRecovery()).providers).toEqual([{ url: "https://sync.example/" }]);
-    await w.removeBackupProvider({ backupProviderBaseUrl: "https://sync.example/" });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(0), activate: true });
+    expect((await w.getBackupRecovery()).providers).toEqual([{ url: P(0) }]);
+    await w.addBackupProvider({ backupProviderBaseUrl: P(0) });
+    expect((await w.getBackupRecovery()).providers).toEqual([{ url: P(0) }]);
+    await w.removeBackupProvider({ backupProviderBaseUrl: P(0) });
     expect((await w.getBackupRecovery()).providers).toEqual([]);
   });
 
@@ -544,7 +556,7 @@ describe("backup providers (device-local)", () => {
 
   it("never travel with the log", async () => {
     const w = await wallet("w");
-    await w.addBackupProvider({ backupProviderBaseUrl: "https://sync.example/", activate: true });
+    await w.addBackupProvider({ backupProviderBaseUrl: P(0), activate: true });
     expect(await w.exportEvents()).toEqual([]);
     expect(await w.getVectorClock()).toEqual({});
   });

@@ -1,36 +1,15 @@
 // The backup and sync commands end to end (issue 12), as child processes
-// against temp wallets and a sync server on loopback. They need the backup
-// and sync operations in the table; until the engine has them this file says
-// which are missing and runs nothing (test/cli.test.ts checks the commands
-// fail cleanly with operation-unknown meanwhile).
+// against temp wallets and a sync server on loopback.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { operations } from "../src/ops/index.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 import { startSyncServer, type SyncServer } from "../src/transport/sync-server.ts";
 import { openWallet, type Wallet } from "../src/wallet.ts";
 import { liveCli, runCli, transpiledCli, type CliResult } from "./support/cli.ts";
 import { tempDir } from "./support/temp-wallet.ts";
 
-const NEEDED = [
-  "exportBackupPlain",
-  "exportBackupEncrypted",
-  "importBackupPlain",
-  "importBackupEncrypted",
-  "getBackupRecovery",
-  "loadBackupRecovery",
-  "addBackupProvider",
-  "removeBackupProvider",
-  "runBackupCycle",
-  "getBackupInfo",
-];
-const missing = NEEDED.filter((op) => !Object.prototype.hasOwnProperty.call(operations, op));
-if (missing.length > 0) {
-  console.log(`cli-backup-sync: not run: the operations table lacks ${missing.join(", ")} (the backup and sync operations have not landed)`);
-}
-
-describe.runIf(missing.length === 0)("wallet-engine backup and sync commands", () => {
+describe("wallet-engine backup and sync commands", () => {
   let exchange: TestExchange;
   let url: string;
   let tool: string[];

@@ -5,17 +5,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { operations, type OperationName } from "../src/ops/index.ts";
 import type { ResponseEnvelope, Wallet } from "../src/wallet.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
-import { tempWallet } from "./support/temp-wallet.ts";
+import { startSyncServer, type SyncServer } from "../src/transport/sync-server.ts";
+import { tempDir, tempWallet } from "./support/temp-wallet.ts";
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 let ex: TestExchange;
 let w: Wallet;
 let other: Wallet;
+let sync: SyncServer;
 const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   ex = await startTestExchange({ now: () => NOW });
   cleanups.push(() => ex.close());
+  const syncDir = tempDir();
+  cleanups.push(syncDir.cleanup);
+  sync = await startSyncServer({ port: 0, host: "127.0.0.1", path: syncDir.path });
+  cleanups.push(() => sync.close());
   const a = await tempWallet({ deviceId: "dispatch-a", now: () => NOW });
   const b = await tempWallet({ deviceId: "dispatch-b", now: () => NOW });
   cleanups.push(a.cleanup, b.cleanup);
@@ -120,13 +126,26 @@ const steps: { op: OperationName; payload: () => unknown; check?: (result: unkno
     check: async (r) => expect(r).toEqual({ added: 0, known: Object.values(await w.getVectorClock()).reduce((a, b) => a + b, 0) }),
   },
   { op: "importBackupPlain", payload: async () => other.exportBackupPlain(), check: (r) => expect(r).toEqual({ added: 0, known: 1 }) },
-  { op: "addBackupProvider", payload: () => ({ backupProviderBaseUrl: "https://sync.example/", activate: true }) },
+  { op: "addBackupProvider", payload: () => ({ backupProviderBaseUrl: sync.baseUrl, activate: true }) },
+  {
+    op: "runBackupCycle",
+    payload: () => undefined,
+    check: (r) => expect(r).toMatchObject({ providers: [{ syncProviderBaseUrl: sync.baseUrl, outcome: "stored", uploads: 1 }] }),
+  },
+  {
+    op: "getBackupInfo",
+    payload: () => ({}),
+    check: async (r) => {
+      expect(r).toEqual(overTheWire(await w.getBackupInfo()));
+      expect((r as { providers: { lastBackupHash?: string }[] }).providers[0].lastBackupHash).toMatch(/^[0-9A-Z]{103}$/);
+    },
+  },
   {
     op: "getBackupRecovery",
     payload: () => undefined,
     check: async (r) => {
       expect(r).toEqual(await w.getBackupRecovery());
-      expect((r as { providers: unknown }).providers).toEqual([{ url: "https://sync.example/" }]);
+      expect((r as { providers: unknown }).providers).toEqual([{ url: sync.baseUrl }]);
     },
   },
   {
@@ -134,7 +153,7 @@ const steps: { op: OperationName; payload: () => unknown; check?: (result: unkno
     payload: async () => ({ recovery: { ...(await w.getBackupRecovery()), providers: [] } }),
     check: (r) => expect(r).toEqual({ strategy: "same-key", added: 0, known: 0 }),
   },
-  { op: "removeBackupProvider", payload: () => ({ backupProviderBaseUrl: "https://sync.example/" }) },
+  { op: "removeBackupProvider", payload: () => ({ backupProviderBaseUrl: sync.baseUrl }) },
   { op: "setExchangeTosForgotten", payload: () => ({ exchangeBaseUrl: EX_URL() }) },
   { op: "dumpProjections", payload: () => undefined, check: async (r) => expect(r).toEqual(overTheWire(await w.dumpProjections())) },
   { op: "rebuild", payload: () => ({}) },

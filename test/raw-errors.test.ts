@@ -174,6 +174,8 @@ describe("every request field is type-checked", () => {
     loadBackupRecovery: { recovery: { walletRootPriv: "0".repeat(52), providers: [{ url: "https://sync.example/" }] }, strategy: "ours" },
     addBackupProvider: { backupProviderBaseUrl: "https://sync.example/", activate: true },
     removeBackupProvider: { backupProviderBaseUrl: "https://sync.example/" },
+    getBackupInfo: {},
+    runBackupCycle: { force: true },
   };
   const VALIDATION = ["request-invalid", "url-invalid", "amount-invalid", "request-too-large", "backup-key-invalid"];
   // A plain backup is one document, not a request: its reader refuses what it cannot read with a backup-* code.

@@ -34,7 +34,15 @@ export type WalletNotification =
   /** An exchange's DD 48 statuses changed; a state is absent while the entry does not exist. */
   | { type: "exchange-state-transition"; exchangeBaseUrl: string; oldExchangeState?: ExchangeState; newExchangeState?: ExchangeState }
   /** An import added events to the log. */
-  | { type: "events-imported"; added: number; known: number };
+  | { type: "events-imported"; added: number; known: number }
+  /** A backup cycle stored this device's backup at a provider (`merged`: events its newer backups added first). */
+  | { type: "backup-stored"; syncProviderBaseUrl: string; merged: number }
+  /** The provider already held everything this device has (after merging `merged` events from it). */
+  | { type: "backup-unchanged"; syncProviderBaseUrl: string; merged: number }
+  /** The provider wants its fee paid before it stores more; the cycle stopped there. */
+  | { type: "backup-payment-required"; syncProviderBaseUrl: string; talerUri: string }
+  /** The cycle with this provider failed; recorded on the provider, retried after a back-off. */
+  | { type: "backup-failed"; syncProviderBaseUrl: string; error: { code: string; message: string } };
 
 export type NotificationListener = (n: WalletNotification) => void;
 

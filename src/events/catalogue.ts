@@ -11,6 +11,7 @@ import {
   literal,
   nat,
   nonEmptyStr,
+  num,
   object,
   optional,
   pattern,
@@ -143,8 +144,19 @@ export const catalogue = {
     }),
   ),
   // This device's backup providers (sync services): where its backups go is its own business.
-  "backup-provider-added": local(object({ url: baseUrl, active: bool })),
+  // `terms` is what the provider's /config said when it was added (absent: toggled, not re-read).
+  "backup-provider-added": local(
+    object({
+      url: baseUrl,
+      active: bool,
+      terms: optional(object({ version: str, storageLimitInMegabytes: num, annualFee: amount })),
+    }),
+  ),
   "backup-provider-removed": local(object({ url: baseUrl })),
+  // Outcomes of a backup cycle with one provider. `clock` is what the stored backup held.
+  "backup-uploaded": local(object({ url: baseUrl, hash: id, clock: record(nat, deviceId) })),
+  "backup-upload-failed": local(object({ url: baseUrl, code: nonEmptyStr, message: str, httpStatus: optional(nat) })),
+  "backup-payment-required": local(object({ url: baseUrl, talerUri: nonEmptyStr })),
 } satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
 
 type Catalogue = typeof catalogue;

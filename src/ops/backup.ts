@@ -12,7 +12,7 @@ import { canonicalJson } from "../codec/canonical-json.ts";
 import { eddsaPublicFromSeed } from "../codec/keys.ts";
 import type { EngineContext } from "../engine/context.ts";
 import { operation } from "../engine/operation.ts";
-import { baseUrl, boolean, nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
+import { nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
 import { isErrorCode, WalletError } from "../errors.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { isDeviceId, join, seqOf, type VectorClock } from "../events/clock.ts";
@@ -139,7 +139,7 @@ function importLog(tx: WriteTxn, log: DecodedLog, snapshot?: Snapshot): ImportRe
   return { added, known };
 }
 
-function importBackup(ctx: EngineContext, content: unknown): ImportResult {
+function importBackup(ctx: EngineContext, content: unknown): ImportResult & { clocks: VectorClock } {
   const read = readBackupContent(content);
   const at = ctx.now();
   const result = ctx.write((tx) => {
@@ -151,7 +151,7 @@ function importBackup(ctx: EngineContext, content: unknown): ImportResult {
     return r;
   });
   if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
-  return result;
+  return { ...result, clocks: read.clocks };
 }
 
 /** This wallet's backup as a TLRWBK01 file (what a sync cycle uploads). */
@@ -163,7 +163,11 @@ export function exportBackupFile(ctx: EngineContext): Uint8Array {
  * Decrypts a TLRWBK01 file with `seed` (default: this wallet's root key) and
  * merges it (what a sync cycle does with a provider's newer backup). Atomic.
  */
-export function mergeBackupFile(ctx: EngineContext, file: Uint8Array, opts: { seed?: Uint8Array; maxPlainBytes?: number } = {}): ImportResult {
+export function mergeBackupFile(
+  ctx: EngineContext,
+  file: Uint8Array,
+  opts: { seed?: Uint8Array; maxPlainBytes?: number } = {},
+): ImportResult & { clocks: VectorClock } {
   const text = decryptBackupBytes(file, opts.seed ?? ctx.store.rootSeed, { maxPlainBytes: opts.maxPlainBytes });
   return importBackup(ctx, parseBackupJson(text));
 }
@@ -197,7 +201,10 @@ export const backupOperations = {
   ),
 
   /** Merges a plain backup's log (atomic; the view in it is not read). */
-  importBackupPlain: operation(anything, (ctx, content): ImportResult => importBackup(ctx, content)),
+  importBackupPlain: operation(anything, (ctx, content): ImportResult => {
+    const { added, known } = importBackup(ctx, content);
+    return { added, known };
+  }),
 
   /**
    * Decrypts a TLRWBK01 file (with this wallet's root key, or `walletRootPriv`)
@@ -205,7 +212,10 @@ export const backupOperations = {
    */
   importBackupEncrypted: operation(
     importEncryptedRequest,
-    (ctx, req): ImportResult => mergeBackupFile(ctx, req.backup, { seed: req.walletRootPriv, maxPlainBytes: req.maxPlainBytes }),
+    (ctx, req): ImportResult => {
+      const { added, known } = mergeBackupFile(ctx, req.backup, { seed: req.walletRootPriv, maxPlainBytes: req.maxPlainBytes });
+      return { added, known };
+    },
   ),
 
   /** The recovery secret: this wallet's root key and its active providers. */
@@ -258,21 +268,4 @@ export const backupOperations = {
       return { strategy: plan.kind, ...result };
     },
   ),
-
-  /** Records a backup provider on this device (inactive unless `activate`); adding again may change only `activate`. */
-  addBackupProvider: operation(
-    object({ backupProviderBaseUrl: required(baseUrl), activate: optional(boolean) }),
-    (ctx, req): void => {
-      const existing = getBackupProvider(ctx.records, req.backupProviderBaseUrl);
-      const active = req.activate ?? existing?.active ?? false;
-      if (existing && existing.active === active) return;
-      ctx.appendLocal({ type: "backup-provider-added", data: { url: req.backupProviderBaseUrl, active } }, ctx.now());
-    },
-  ),
-
-  removeBackupProvider: operation(object({ backupProviderBaseUrl: required(baseUrl) }), (ctx, req): void => {
-    const url = req.backupProviderBaseUrl;
-    if (!getBackupProvider(ctx.records, url)) throw new WalletError("backup-provider-unknown", `no backup provider ${url} on this device`, { url });
-    ctx.appendLocal({ type: "backup-provider-removed", data: { url } }, ctx.now());
-  }),
 };

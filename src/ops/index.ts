@@ -5,6 +5,7 @@ import { coinOperations } from "./coins.ts";
 import { exchangeUpdateOperations } from "./exchange-updates.ts";
 import { exchangeOperations } from "./exchanges.ts";
 import { logOperations } from "./log.ts";
+import { syncOperations } from "./sync.ts";
 
 export const operations = {
   ...exchangeOperations,
@@ -12,6 +13,7 @@ export const operations = {
   ...coinOperations,
   ...logOperations,
   ...backupOperations,
+  ...syncOperations,
 };
 
 export type Operations = typeof operations;

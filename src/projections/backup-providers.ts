@@ -4,12 +4,21 @@
 //
 //   ["bprov", url]   BackupProviderRecord
 //
-// Today a record says only that the provider was added and whether it is
-// active. The sync work grows it (terms from /config, the last backup's hash
-// and time, an error, a payment request) with more local events folded here.
+// A record holds what the device knows of one provider: its terms from
+// /config, and the outcome of the last backup cycle with it (the stored
+// backup's hash, time and clock; the last failure and when to retry; a
+// payment request). Cycle outcomes are local events folded here.
+import type { AmountString } from "../codec/amounts.ts";
+import type { VectorClock } from "../events/clock.ts";
 import type { LocalEvent } from "../events/envelope.ts";
 import type { Key, Projection, Records } from "../events/records.ts";
 import { assertNever } from "./exchanges.ts";
+
+export interface SyncTerms {
+  version: string;
+  storageLimitInMegabytes: number;
+  annualFee: AmountString;
+}
 
 export interface BackupProviderRecord {
   url: string;
@@ -17,6 +26,26 @@ export interface BackupProviderRecord {
   active: boolean;
   /** When this device added it (ms). */
   addedAt: number;
+  /** What the provider's /config said when it was added. */
+  terms?: SyncTerms;
+  /** The hash of the backup last known to be stored there (what the next upload replaces). */
+  lastBackupHash?: string;
+  /** When this device last stored or confirmed a backup there (ms). */
+  lastBackupTimestamp?: number;
+  /** The clock of the backup stored there: a cycle with nothing new since uploads nothing. */
+  lastBackupClock?: VectorClock;
+  /** The last cycle's failure, cleared by the next success. */
+  lastError?: { code: string; message: string; httpStatus?: number };
+  /** Failures in a row, and when the next cycle may try again (exponential back-off). */
+  failures: number;
+  retryAt?: number;
+  /** The provider wants its fee paid before it stores anything more. */
+  paymentRequired?: { talerUri: string };
+}
+
+/** Back-off after `failures` failures in a row: 5 s doubling up to an hour. */
+export function backoffMs(failures: number): number {
+  return Math.min(3_600_000, 5_000 * 2 ** Math.min(failures - 1, 20));
 }
 
 const providerKey = (url: string): Key => ["bprov", url];
@@ -27,12 +56,32 @@ export const backupProvidersProjection: Projection = {
   evolveLocal(records, e: LocalEvent) {
     switch (e.type) {
       case "backup-provider-added": {
-        const before = records.get<BackupProviderRecord>(providerKey(e.data.url));
-        records.put(providerKey(e.data.url), { ...before, url: e.data.url, active: e.data.active, addedAt: before?.addedAt ?? e.time });
+        const key = providerKey(e.data.url);
+        const before = records.get<BackupProviderRecord>(key);
+        const next: BackupProviderRecord = { ...before, url: e.data.url, active: e.data.active, addedAt: before?.addedAt ?? e.time, failures: before?.failures ?? 0 };
+        if (e.data.terms) next.terms = e.data.terms;
+        records.put(key, next);
         return;
       }
       case "backup-provider-removed":
         records.remove(providerKey(e.data.url));
+        return;
+      case "backup-uploaded":
+        update(records, e.data.url, (p) => {
+          const { lastError: _e, retryAt: _r, paymentRequired: _p, ...rest } = p;
+          return { ...rest, lastBackupHash: e.data.hash, lastBackupTimestamp: e.time, lastBackupClock: e.data.clock, failures: 0 };
+        });
+        return;
+      case "backup-upload-failed":
+        update(records, e.data.url, (p) => {
+          const failures = p.failures + 1;
+          const lastError: BackupProviderRecord["lastError"] = { code: e.data.code, message: e.data.message };
+          if (e.data.httpStatus !== undefined) lastError.httpStatus = e.data.httpStatus;
+          return { ...p, lastError, failures, retryAt: e.time + backoffMs(failures) };
+        });
+        return;
+      case "backup-payment-required":
+        update(records, e.data.url, (p) => ({ ...p, paymentRequired: { talerUri: e.data.talerUri } }));
         return;
       case "exchange-update-attempted":
       case "exchange-update-settled":
@@ -43,6 +92,12 @@ export const backupProvidersProjection: Projection = {
     }
   },
 };
+
+/** Outcomes for a provider removed meanwhile change nothing. */
+function update(records: Records, url: string, fn: (p: BackupProviderRecord) => BackupProviderRecord): void {
+  const before = records.get<BackupProviderRecord>(providerKey(url));
+  if (before) records.put(providerKey(url), fn({ ...before, failures: before.failures ?? 0 }));
+}
 
 export function getBackupProvider(records: Records, url: string): BackupProviderRecord | undefined {
   return records.get<BackupProviderRecord>(providerKey(url));

@@ -38,6 +38,9 @@ export const devicesProjection: Projection = {
       case "exchange-update-settled":
       case "backup-provider-added":
       case "backup-provider-removed":
+      case "backup-uploaded":
+      case "backup-upload-failed":
+      case "backup-payment-required":
         return;
       default:
         assertNever(e);

@@ -51,6 +51,9 @@ export const exchangeUpdatesProjection: Projection = {
       case "device-knowledge-learned":
       case "backup-provider-added":
       case "backup-provider-removed":
+      case "backup-uploaded":
+      case "backup-upload-failed":
+      case "backup-payment-required":
         return;
       default:
         assertNever(e);

@@ -65,6 +65,21 @@ const DEFAULT_MAX_BLOB_BYTES = 64 * 1024 * 1024;
 const EC_PREVIOUS_BACKUP_UNKNOWN = 6111;
 
 /**
+ * One request, sent again once when the connection failed before any answer:
+ * a pooled keep-alive connection the provider closed (a restart) fails
+ * that way. Safe for every sync request: GETs are idempotent, and an upload is
+ * a compare-and-swap on the same body and If-Match, answered 204, 304 or 409.
+ */
+async function send(http: HttpClient, url: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
+  try {
+    return await http(url, init);
+  } catch (e) {
+    if (init.signal.aborted) throw e;
+    return http(url, init);
+  }
+}
+
+/**
  * The account key for one provider: seed = kdf(32, rootSeed,
  * "taler-sync-account-key-salt", canonical provider URL). Throws a
  * WalletError for a root seed that is not 32 bytes or an invalid URL.
@@ -183,7 +198,7 @@ export async function syncGetConfig(http: HttpClient, baseUrl: string, opts: Syn
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const url = `${base}config`;
   const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncConfigResult> => {
-    const resp = await http(url, { method: "GET", headers: { Accept: "application/json" }, signal });
+    const resp = await send(http, url, { method: "GET", headers: { Accept: "application/json" }, signal });
     if (resp.status === 404) {
       await resp.body?.cancel().catch(() => {});
       return fail("sync-not-a-provider", `${url}: not found (HTTP 404); is this a sync provider's base URL?`, 404);
@@ -244,7 +259,7 @@ export async function syncDownload(
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   const url = `${base}backups/${encodeCrock(pub)}`;
   const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncDownloadResult> => {
-    const resp = await http(url, { method: "GET", signal });
+    const resp = await send(http, url, { method: "GET", signal });
     if (resp.status === 404 || resp.status === 204) {
       await resp.body?.cancel().catch(() => {});
       return { kind: "none" };
@@ -296,7 +311,7 @@ export async function syncUpload(
   const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncUploadResult> => {
     // A copy on its own ArrayBuffer: what fetch's BodyInit accepts, and immune to the caller reusing `blob`.
     const body = new Uint8Array(blob) as Uint8Array<ArrayBuffer>;
-    const resp = await http(url, { method: "POST", headers, body, signal });
+    const resp = await send(http, url, { method: "POST", headers, body, signal });
     switch (resp.status) {
       case 204:
       case 200:
