@@ -16,20 +16,17 @@
 // the same wallet compacted at export (the engine's default: the events every
 // known device holds travel as a snapshot, the rest as the log's tail).
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createGzip, gzipSync } from "node:zlib";
-import { openAppender, openBenchWallet } from "./engine.ts";
-import { generateHistory } from "./history.ts";
+import { openBenchWallet } from "./engine.ts";
 import { collectGarbage, maxRssBytes, timeMsAsync } from "./measure.ts";
-import { draftOf, PEER_DEVICES, peerOps } from "./peer-workload.ts";
-import { MULTI_DEVICES } from "./prepare.ts";
+import { prepare, type Workload } from "./prepared-wallet.ts";
 import { machineInfo } from "./report.ts";
 import { canonicalJson, decryptBackupFile, openWallet } from "../src/index.ts";
 
-type Workload = "history" | "peers";
 
 interface PhaseResult {
   ms: number;
@@ -43,38 +40,6 @@ const SELF = fileURLToPath(import.meta.url);
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-// ---------------------------------------------------------------- preparation (untimed)
-
-async function prepare(dir: string, workload: Workload, n: number, seed: number): Promise<{ wallet: string; device: string }> {
-  const devices = workload === "history" ? MULTI_DEVICES : PEER_DEVICES;
-  const paths = devices.map((d) => join(dir, d));
-  const done = join(dir, "prepared");
-  if (existsSync(done)) return { wallet: paths[0], device: devices[0] };
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  const t0 = Date.now();
-  const aps = await Promise.all(devices.map((d, i) => openAppender(paths[i], d)));
-  if (workload === "history") {
-    for (const step of generateHistory({ seed, devices, events: n, maxBurst: 500 })) {
-      if (step.kind === "append") aps[step.device].appendTransaction(step.drafts);
-      else aps[step.to].importEvents(aps[step.from].exportEvents(aps[step.to].vectorClock()));
-    }
-  } else {
-    for (let d = 0; d < devices.length; d++) {
-      const ops = peerOps(seed, d, n);
-      for (let i = 0; i < ops.length; i += 1_000) aps[d].appendTransaction(ops.slice(i, i + 1_000).map(draftOf));
-    }
-    for (let from = 1; from < devices.length; from++) {
-      const events = aps[from].exportEvents(aps[0].vectorClock());
-      for (let i = 0; i < events.length; i += 50_000) aps[0].importEvents(events.slice(i, i + 50_000));
-    }
-  }
-  for (const a of aps) await a.close();
-  for (const p of paths.slice(1)) rmSync(p, { recursive: true, force: true });
-  writeFileSync(done, JSON.stringify({ workload, n, seed, preparedMs: Date.now() - t0 }));
-  return { wallet: paths[0], device: devices[0] };
 }
 
 // ---------------------------------------------------------------- phases (each in a child process)
