@@ -3,8 +3,6 @@
 // operations table through handleRequest; this file finds the command, opens
 // the wallet and turns what went wrong into one line and an exit status.
 //   npx wallet-engine --help
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { WalletError } from "../errors.ts";
 import type { Wallet } from "../wallet.ts";
 import { apiCommands } from "./api.ts";
@@ -29,6 +27,7 @@ import { maintenanceCommands } from "./maintenance.ts";
 import { progressBar } from "./progress.ts";
 import { syncCommands } from "./sync.ts";
 import { openCliWallet } from "./wallet-dir.ts";
+import { isEntryPoint } from "./entry-point.ts";
 
 export const commands: Command[] = [
   ...exchangeCommands,
@@ -218,14 +217,4 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<neve
   process.exit(status);
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) void main();
+if (isEntryPoint(import.meta.url)) void main();

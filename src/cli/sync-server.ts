@@ -1,11 +1,10 @@
 // `sync-server`: runs a sync provider until SIGTERM or SIGINT.
 //   npm run sync-server -- --port 9967 --data ./sync-data
-import { realpathSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { normalizeAmount } from "../codec/amounts.ts";
 import { isWalletError } from "../errors.ts";
 import { startSyncServer, type SyncServerOptions } from "../transport/sync-server.ts";
+import { isEntryPoint } from "./entry-point.ts";
 
 const USAGE = `usage: sync-server [options]
 
@@ -123,17 +122,7 @@ export async function syncServerCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isEntryPoint(import.meta.url)) {
   syncServerCommand(process.argv.slice(2)).then(
     (status) => process.exit(status),
     (e: unknown) => {

@@ -6,9 +6,13 @@ export type Attempt<T> = { done: true; value: T } | { done: false; timedOut: boo
  * Runs `work` (request and body read) under a deadline. The race, not just
  * the abort signal, enforces it: an injected HTTP function that ignores
  * `signal` still cannot make the caller hang; its late rejection is swallowed.
+ * `outer` (a wallet closing) ends the work like the deadline does, only sooner.
  */
-export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
+export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<Attempt<T>> {
   const controller = new AbortController();
+  const onOuterAbort = () => controller.abort();
+  if (outer?.aborted) controller.abort();
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
   let timedOut = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<Attempt<T>>((resolve) => {
@@ -27,10 +31,17 @@ export async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSig
   } catch (error) {
     running = Promise.resolve({ done: false, timedOut: false, error });
   }
+  const aborted = new Promise<Attempt<T>>((resolve) => {
+    if (controller.signal.aborted) resolve({ done: false, timedOut: false, error: new Error("aborted: the wallet is closing") });
+    controller.signal.addEventListener("abort", () => resolve({ done: false, timedOut, error: new Error("aborted: the wallet is closing") }), {
+      once: true,
+    });
+  });
   try {
-    return await Promise.race([running, deadline]);
+    return await Promise.race([running, deadline, aborted]);
   } finally {
     clearTimeout(timer);
+    outer?.removeEventListener("abort", onOuterAbort);
   }
 }
 

@@ -2,6 +2,7 @@ import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount } from "../codec/amounts.ts";
+import { withDeadline } from "./deadline.ts";
 
 /** A fetch-compatible HTTP function; the engine never reaches for a global one itself. */
 export type HttpClient = (url: string, init?: RequestInit) => Promise<Response>;
@@ -99,51 +100,6 @@ function stripEtag(raw: string | null): string | undefined {
 function quoteEtag(etag: string): string {
   // Callers hold etags unquoted, but tolerate one that still carries its quotes.
   return etag.startsWith('"') || etag.startsWith("W/") ? etag : `"${etag}"`;
-}
-
-type Attempt<T> = { done: true; value: T } | { done: false; timedOut: boolean; error: unknown };
-
-/**
- * Runs one request, body included, under a deadline. The race
- * (not just the abort signal) enforces the deadline, so an injected client that
- * ignores `signal` still cannot make us hang; its late rejection is swallowed.
- */
-async function withDeadline<T>(timeoutMs: number, work: (signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<Attempt<T>> {
-  const controller = new AbortController();
-  // The caller's signal (a wallet closing) ends the request like the deadline does, only sooner.
-  const onOuterAbort = () => controller.abort();
-  if (outer?.aborted) controller.abort();
-  outer?.addEventListener("abort", onOuterAbort, { once: true });
-  let timedOut = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<Attempt<T>>((resolve) => {
-    timer = setTimeout(() => {
-      timedOut = true;
-      resolve({ done: false, timedOut: true, error: undefined });
-      controller.abort();
-    }, timeoutMs);
-  });
-  let running: Promise<Attempt<T>>;
-  try {
-    running = work(controller.signal).then(
-      (value): Attempt<T> => ({ done: true, value }),
-      (error: unknown): Attempt<T> => ({ done: false, timedOut, error }),
-    );
-  } catch (error) {
-    running = Promise.resolve({ done: false, timedOut: false, error });
-  }
-  const aborted = new Promise<Attempt<T>>((resolve) => {
-    if (controller.signal.aborted) resolve({ done: false, timedOut: false, error: new Error("aborted: the wallet is closing") });
-    controller.signal.addEventListener("abort", () => resolve({ done: false, timedOut, error: new Error("aborted: the wallet is closing") }), {
-      once: true,
-    });
-  });
-  try {
-    return await Promise.race([running, deadline, aborted]);
-  } finally {
-    clearTimeout(timer);
-    outer?.removeEventListener("abort", onOuterAbort);
-  }
 }
 
 function describeError(e: unknown): string {

@@ -240,6 +240,18 @@ export async function syncGetConfig(http: HttpClient, baseUrl: string, opts: Syn
   return attempt.done ? attempt.value : transportFailure(`GET ${url}`, attempt, timeoutMs);
 }
 
+/** The account's public key and its /backups URL at the provider, or why there is none. */
+function accountTarget(baseUrl: string, accountSeed: Uint8Array): { pub: Uint8Array; url: string } | SyncClientError {
+  const base = baseOf(baseUrl);
+  if (typeof base !== "string") return base;
+  try {
+    const pub = eddsaPublicFromSeed(accountSeed);
+    return { pub, url: `${base}backups/${encodeCrock(pub)}` };
+  } catch (e) {
+    return fail("key-invalid-seed", e instanceof Error ? e.message : String(e));
+  }
+}
+
 /** GET the account's backup: `none` when the provider has none (404, 204), else the verified backup. */
 export async function syncDownload(
   http: HttpClient,
@@ -247,17 +259,11 @@ export async function syncDownload(
   accountSeed: Uint8Array,
   opts: SyncRequestOptions = {},
 ): Promise<SyncDownloadResult> {
-  const base = baseOf(baseUrl);
-  if (typeof base !== "string") return base;
-  let pub: Uint8Array;
-  try {
-    pub = eddsaPublicFromSeed(accountSeed);
-  } catch (e) {
-    return fail("key-invalid-seed", e instanceof Error ? e.message : String(e));
-  }
+  const target = accountTarget(baseUrl, accountSeed);
+  if ("kind" in target) return target;
+  const { pub, url } = target;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
-  const url = `${base}backups/${encodeCrock(pub)}`;
   const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncDownloadResult> => {
     const resp = await send(http, url, { method: "GET", signal });
     if (resp.status === 404 || resp.status === 204) {
@@ -282,14 +288,9 @@ export async function syncUpload(
   blob: Uint8Array,
   opts: SyncRequestOptions & { ifMatch?: string } = {},
 ): Promise<SyncUploadResult> {
-  const base = baseOf(baseUrl);
-  if (typeof base !== "string") return base;
-  let pub: Uint8Array;
-  try {
-    pub = eddsaPublicFromSeed(accountSeed);
-  } catch (e) {
-    return fail("key-invalid-seed", e instanceof Error ? e.message : String(e));
-  }
+  const target = accountTarget(baseUrl, accountSeed);
+  if ("kind" in target) return target;
+  const { pub, url } = target;
   let ifMatch: string | undefined;
   if (opts.ifMatch !== undefined) {
     ifMatch = parseHashHeader(opts.ifMatch);
@@ -299,7 +300,6 @@ export async function syncUpload(
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
   const hash = encodeCrock(sha512(blob));
   const signature = signSyncUpload(accountSeed, ifMatch, hash);
-  const url = `${base}backups/${encodeCrock(pub)}`;
   const headers: Record<string, string> = {
     "Content-Type": "application/octet-stream",
     "Sync-Signature": signature,

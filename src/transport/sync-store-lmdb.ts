@@ -6,7 +6,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
 import { WalletError } from "../errors.ts";
-import { decideCas, type AccountState, type CasResult, type NewBackup, type StoredBackup, type SyncStore } from "./sync-store.ts";
+import { casRefusal, type AccountState, type CasResult, type NewBackup, type StoredBackup, type SyncStore } from "./sync-store.ts";
 
 interface AccountRecord {
   paid: boolean;
@@ -71,28 +71,17 @@ export function openLmdbSyncStore(path: string): SyncStore {
         return await root.transaction((): CasResult => {
           const rec = root.get(account) as AccountRecord | undefined;
           const current = rec === undefined ? undefined : backupOf(rec);
-          const decision = decideCas(current?.hash, expectedPrev, next.hash);
-          switch (decision) {
-            case "conflict":
-              return current === undefined ? { kind: "conflict" } : { kind: "conflict", current };
-            case "unchanged":
-              return { kind: "unchanged" };
-            case "store": {
-              const updated: AccountRecord = {
-                paid: rec?.paid ?? false,
-                hash: next.hash,
-                signature: next.signature,
-                blob: next.blob,
-              };
-              if (current !== undefined) updated.prevHash = current.hash;
-              root.put(account, updated);
-              return { kind: "stored" };
-            }
-            default: {
-              const never: never = decision;
-              throw new Error(`unhandled decision ${String(never)}`);
-            }
-          }
+          const refusal = casRefusal(current, expectedPrev, next.hash);
+          if (refusal) return refusal;
+          const updated: AccountRecord = {
+            paid: rec?.paid ?? false,
+            hash: next.hash,
+            signature: next.signature,
+            blob: next.blob,
+          };
+          if (current !== undefined) updated.prevHash = current.hash;
+          root.put(account, updated);
+          return { kind: "stored" };
         });
       } catch (e) {
         throw e instanceof WalletError ? e : failure("store a backup", e);

@@ -4,7 +4,7 @@
 // PostgreSQL's row locking whatever process runs it.
 import pg from "pg";
 import { WalletError } from "../errors.ts";
-import { decideCas, type AccountState, type CasResult, type NewBackup, type StoredBackup, type SyncStore } from "./sync-store.ts";
+import { casRefusal, type AccountState, type CasResult, type NewBackup, type StoredBackup, type SyncStore } from "./sync-store.ts";
 
 export interface PostgresSyncStoreOptions {
   /** Called for failures no request is waiting for (an idle connection dropped). */
@@ -196,19 +196,8 @@ export async function openPostgresSyncStore(url: string, opts: PostgresSyncStore
         // Not written: say why from the row as it is now.
         const row = await readRow(account);
         const current = row === undefined ? undefined : backupOf(row);
-        const decision = decideCas(current?.hash, expectedPrev, next.hash);
-        switch (decision) {
-          case "conflict":
-            return current === undefined ? { kind: "conflict" } : { kind: "conflict", current };
-          case "unchanged":
-            return { kind: "unchanged" };
-          case "store":
-            continue;
-          default: {
-            const never: never = decision;
-            throw new Error(`unhandled decision ${String(never)}`);
-          }
-        }
+        const refusal = casRefusal(current, expectedPrev, next.hash);
+        if (refusal) return refusal;
       }
       throw new WalletError("sync-store-contention", `${target}: the backup kept changing under a compare-and-swap; try again`);
     },

@@ -60,3 +60,20 @@ export function decideCas(currentHash: string | undefined, expectedPrev: string 
   if (currentHash === nextHash) return "unchanged";
   return "store";
 }
+
+/** What a compare-and-swap answers without writing (conflict, unchanged), or undefined when it stores. */
+export function casRefusal(current: StoredBackup | undefined, expectedPrev: string | undefined, nextHash: string): CasResult | undefined {
+  const decision = decideCas(current?.hash, expectedPrev, nextHash);
+  switch (decision) {
+    case "conflict":
+      return current === undefined ? { kind: "conflict" } : { kind: "conflict", current };
+    case "unchanged":
+      return { kind: "unchanged" };
+    case "store":
+      return undefined;
+    default: {
+      const never: never = decision;
+      throw new Error(`unhandled decision ${String(never)}`);
+    }
+  }
+}
