@@ -14,6 +14,10 @@ interface ProviderInfo {
   paymentRequired?: { talerUri: string };
 }
 
+interface CycleResult {
+  providers: { syncProviderBaseUrl: string; outcome: string; uploads: number; merged: number; error?: { code: string } }[];
+}
+
 interface BackupInfo {
   walletRootPub: string;
   deviceId: string;
@@ -98,16 +102,26 @@ export const syncCommands: Command[] = [
       // Each commit the cycle makes (an import, a provider's state) moves the spinner.
       const unsubscribe = cx.wallet.addNotificationListener((n) => bar.update(++step, n.type));
       const ticker = setInterval(() => bar.update(++step, "waiting for the providers"), 100);
+      let cycle: CycleResult;
       try {
         bar.update(0, "starting");
-        await cx.request("runBackupCycle");
+        // Asked for by hand: providers backing off after a failure are tried now too.
+        cycle = (await cx.request("runBackupCycle", { force: true })) as CycleResult;
       } finally {
         clearInterval(ticker);
         unsubscribe();
         bar.finish();
       }
       const info = (await cx.request("getBackupInfo")) as BackupInfo;
-      cx.print(info, () => infoText(cx, info));
+      cx.print(info, () =>
+        [
+          ...cycle.providers.map(
+            (p) => `${p.syncProviderBaseUrl}: ${p.outcome} (${p.uploads} upload(s), ${p.merged} event(s) merged)${p.error ? `: ${p.error.code}` : ""}`,
+          ),
+          "",
+          infoText(cx, info),
+        ].join("\n"),
+      );
     },
   },
   {
