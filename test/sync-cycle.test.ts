@@ -5,7 +5,7 @@
 // failure recorded with a back-off and skipped until then; and the provider
 // state device-local, kept across reopening.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { decryptBackupFile, deriveSyncAccountKey, readBackupContent, syncDownload } from "../src/index.ts";
+import { decryptBackupFile, deriveSyncAccountKey, readBackupContent, syncDownload, syncUpload } from "../src/index.ts";
 import type { WalletNotification } from "../src/engine/notifications.ts";
 import { startSyncServer, type SyncServer } from "../src/transport/sync-server.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
@@ -223,10 +223,14 @@ describe("the backup cycle", () => {
     const p = (await a.getBackupInfo()).providers[0];
     expect(p.paymentRequired?.talerUri).toMatch(/^taler:\/\/pay\//);
     expect(p.lastBackupHash).toBeUndefined();
+    // Until someone pays, cycles do not upload the whole backup again just to hear 402.
+    expect(p.retryAt).toBe(t + 3_600_000);
+    expect((await a.runBackupCycle()).providers[0].outcome).toBe("skipped");
     await s.markPaid(deriveSyncAccountKey(decodeCrock((await a.getBackupRecovery()).walletRootPriv), s.baseUrl).pub);
-    expect((await a.runBackupCycle()).providers[0]).toMatchObject({ outcome: "stored" });
+    expect((await a.runBackupCycle({ force: true })).providers[0]).toMatchObject({ outcome: "stored" });
     const paid = (await a.getBackupInfo()).providers[0];
     expect(paid.paymentRequired).toBeUndefined();
+    expect(paid.retryAt).toBeUndefined();
     expect(paid.lastBackupHash).toBeDefined();
     expect(seen).toEqual(["backup-payment-required", "backup-stored"]);
   });
@@ -260,6 +264,46 @@ describe("the backup cycle", () => {
     expect(ok.lastError).toBeUndefined();
     expect(ok.retryAt).toBeUndefined();
     expect((await stored(a, s.baseUrl))?.clocks).toEqual(clock);
+  });
+
+  it("a quiet cycle that succeeds after a failure clears it, so the next failure backs off from the start", async () => {
+    const s = await server();
+    const a = await wallet("a");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
+    await a.runBackupCycle();
+    const port = Number(new URL(s.baseUrl).port);
+    await s.close();
+    expect((await a.runBackupCycle()).providers[0].outcome).toBe("failed");
+    await server({ port, path: s.path });
+    const r = await a.runBackupCycle({ force: true });
+    expect(r.providers[0]).toMatchObject({ outcome: "unchanged", uploads: 0 });
+    const p = (await a.getBackupInfo()).providers[0];
+    expect(p.lastError).toBeUndefined();
+    expect(p.retryAt).toBeUndefined();
+    expect(p.lastBackupTimestamp).toBe(t);
+    // Quiet and healthy: nothing more is recorded.
+    const before = await a.dumpProjections();
+    await a.runBackupCycle();
+    expect(await a.dumpProjections()).toEqual(before);
+  });
+
+  it("a stored backup this device cannot read (another key) is a recorded failure, not a rejected cycle", async () => {
+    const s = await server();
+    const a = await wallet("a");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
+    await a.runBackupCycle();
+    // Someone holding the account key stores a backup encrypted with another root key.
+    const stranger = await wallet("stranger");
+    const account = deriveSyncAccountKey(decodeCrock((await a.getBackupRecovery()).walletRootPriv), s.baseUrl);
+    const up = await syncUpload(fetch, s.baseUrl, account.seed, await stranger.exportBackupEncrypted(), { ifMatch: (await a.getBackupInfo()).providers[0].lastBackupHash });
+    expect(up.kind).toBe("stored");
+    const clock = await a.getVectorClock();
+    const r = await a.runBackupCycle();
+    expect(r.providers[0]).toMatchObject({ outcome: "failed", error: { code: "backup-decrypt-failed" } });
+    expect((await a.getBackupInfo()).providers[0].lastError?.code).toBe("backup-decrypt-failed");
+    expect(await a.getVectorClock()).toEqual(clock);
   });
 
   it("provider state is device-local, survives reopening, and never travels with the log", async () => {

@@ -229,6 +229,25 @@ describe("faults in a backup cycle", () => {
     await convergesCleanly(s);
   });
 
+  it("a recovery that switches the root key while a cycle waits on the network stops that cycle: nothing is stored under the old account with the new key", async () => {
+    const s = await setup();
+    await withdraw(s.a);
+    const other = await openDevice("other");
+    const otherRecovery = await other.getBackupRecovery();
+    const oldRoot = (await s.a.getBackupRecovery()).walletRootPriv;
+    s.proxy.fault = async (r, forward) => {
+      if (isPost(r)) await s.a.loadBackupRecovery({ recovery: { ...otherRecovery, providers: [] }, strategy: "theirs" });
+      return forward();
+    };
+    const r = await s.a.runBackupCycle();
+    expect(r.providers[0].outcome).toBe("skipped");
+    expect((await s.a.getBackupRecovery()).walletRootPriv).toBe(otherRecovery.walletRootPriv);
+    // Whatever the old account holds still decrypts with the old key.
+    const d = await syncDownload(fetch, s.server().baseUrl, deriveSyncAccountKey(decodeCrock(oldRoot), s.proxy.baseUrl).seed);
+    if (d.kind !== "ok") throw new Error("the old account lost its backup");
+    expect(() => decryptBackupFile(d.blob, oldRoot)).not.toThrow();
+  });
+
   it("a 409 storm from a second device: merged and retried until it wins; a storm that never ends is reported, and the next cycle wins", async () => {
     const s = await setup();
     let storm = 3;

@@ -54,10 +54,10 @@ export interface BackupProviderInfo {
   syncProviderBaseUrl: string;
   terms?: SyncTerms;
   lastBackupHash?: string;
-  /** When this device last stored or confirmed a backup there (ms since the epoch). */
+  /** When this device last recorded a backup there (ms since the epoch): stored it, or found one holding everything it has. */
   lastBackupTimestamp?: number;
   lastError?: { code: string; message: string; httpStatus?: number };
-  /** After a failure: cycles leave the provider alone until then (ms), unless forced. */
+  /** After a failure or a 402: cycles leave the provider alone until then (ms), unless forced. */
   retryAt?: number;
   paymentRequired?: { talerUri: string };
 }
@@ -102,7 +102,16 @@ function failureOf(e: unknown): CycleFailure {
  */
 async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<BackupCycleProviderResult> {
   const url = p.url;
-  const account = deriveSyncAccountKey(ctx.store.rootSeed, url);
+  const seed = ctx.store.rootSeed;
+  const account = deriveSyncAccountKey(seed, url);
+  // A recovery with strategy "theirs" may switch the root key while this cycle waits on the network:
+  // the account, the export's key and the merge's key must stay one, so the cycle then stops there.
+  const keyChanged = () => !Buffer.from(ctx.store.rootSeed).equals(Buffer.from(seed));
+  const afterAwait = (): boolean => {
+    ctx.ensureOpen();
+    return keyChanged();
+  };
+  const stopped = (): BackupCycleProviderResult => ({ ...result, outcome: "skipped" });
   const opts = { timeoutMs: ctx.config.httpTimeoutMs };
   const result: BackupCycleProviderResult = { syncProviderBaseUrl: url, outcome: "unchanged", merged: 0, uploads: 0 };
   let ifMatch = p.lastBackupHash;
@@ -112,13 +121,9 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
 
   const record = (hash: string, clock: VectorClock) => ctx.appendLocal({ type: "backup-uploaded", data: { url, hash, clock } }, ctx.now());
   const merge = (blob: Uint8Array) => {
-    try {
-      const m = mergeBackupFile(ctx, blob);
-      result.merged += m.added;
-      return m.clocks;
-    } catch (e) {
-      throw failureOf(e);
-    }
+    const m = mergeBackupFile(ctx, blob, { seed });
+    result.merged += m.added;
+    return m.clocks;
   };
 
   try {
@@ -130,7 +135,7 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
           // Nothing new here since that backup: has another device stored a newer one?
           downloaded = true;
           const d = await syncDownload(ctx.http, url, account.seed, opts);
-          ctx.ensureOpen();
+          if (afterAwait()) return stopped();
           if (d.kind === "error") throw new CycleFailure(d.code, d.message, d.httpStatus);
           if (d.kind === "none") {
             // The provider lost the account (a reset, a new server): store it again.
@@ -144,7 +149,9 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
             continue;
           }
         }
-        if (ifMatch !== p.lastBackupHash || !sameClock(held, p.lastBackupClock)) record(ifMatch, held);
+        // Recorded when it is news, and when it ends a run of failures (which only a recorded success clears).
+        const news = ifMatch !== p.lastBackupHash || !sameClock(held, p.lastBackupClock);
+        if (news || p.failures > 0 || p.lastError !== undefined || p.retryAt !== undefined || p.paymentRequired !== undefined) record(ifMatch, held);
         result.outcome = "unchanged";
         return done(ctx, result);
       }
@@ -152,7 +159,7 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
       const file = exportBackupFile(ctx);
       result.uploads++;
       const r = await syncUpload(ctx.http, url, account.seed, file, { ...opts, ifMatch });
-      ctx.ensureOpen();
+      if (afterAwait()) return stopped();
       switch (r.kind) {
         case "stored":
         case "not-modified":
@@ -181,8 +188,11 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
           return assertNever(r);
       }
     }
-    throw new CycleFailure("sync-conflicts-exhausted", `${url}: lost ${MAX_CONFLICT_ROUNDS + 1} compare-and-swaps in a row to other devices; trying again next cycle`);
-  } catch (e) {
+    throw new CycleFailure("sync-conflicts-exhausted", `${url}: did not settle within ${MAX_CONFLICT_ROUNDS + 1} rounds (other devices kept storing newer backups); trying again next cycle`);
+  } catch (caught) {
+    // A refusal on our side (an export too large, a backup that cannot be read) is this provider's failure too,
+    // recorded and backed off like the provider's own; a closing wallet and bugs propagate.
+    const e = caught instanceof WalletError && caught.code !== "wallet-closed" ? failureOf(caught) : caught;
     if (!(e instanceof CycleFailure)) throw e;
     const data: { url: string; code: string; message: string; httpStatus?: number } = { url, code: e.code, message: e.message };
     if (e.httpStatus !== undefined) data.httpStatus = e.httpStatus;
@@ -267,7 +277,10 @@ export const syncOperations = {
     maybe(object({ force: optional(boolean) })),
     async (ctx, req): Promise<BackupCycleResult> => {
       const out: BackupCycleResult = { providers: [] };
-      for (const p of listBackupProviders(ctx.records)) {
+      for (const { url } of listBackupProviders(ctx.records)) {
+        // Read again for each: an earlier provider's cycle awaited the network, and this one may have changed meanwhile.
+        const p = getBackupProvider(ctx.records, url);
+        if (!p) continue;
         const waiting = p.retryAt !== undefined && p.retryAt > ctx.now() && req.force !== true;
         if (!p.active || waiting) {
           out.providers.push({ syncProviderBaseUrl: p.url, outcome: "skipped", merged: 0, uploads: 0 });

@@ -30,18 +30,21 @@ export interface BackupProviderRecord {
   terms?: SyncTerms;
   /** The hash of the backup last known to be stored there (what the next upload replaces). */
   lastBackupHash?: string;
-  /** When this device last stored or confirmed a backup there (ms). */
+  /** When this device last recorded a backup there (ms): stored it, or found one holding everything it has after a change or a failure. */
   lastBackupTimestamp?: number;
   /** The clock of the backup stored there: a cycle with nothing new since uploads nothing. */
   lastBackupClock?: VectorClock;
   /** The last cycle's failure, cleared by the next success. */
   lastError?: { code: string; message: string; httpStatus?: number };
-  /** Failures in a row, and when the next cycle may try again (exponential back-off). */
+  /** Failures in a row, and when the next cycle may try again (exponential back-off; after a 402, an hour). */
   failures: number;
   retryAt?: number;
   /** The provider wants its fee paid before it stores anything more. */
   paymentRequired?: { talerUri: string };
 }
+
+/** How long cycles skip a provider that asked for payment, unless forced. */
+export const PAYMENT_RECHECK_MS = 3_600_000;
 
 /** Back-off after `failures` failures in a row: 5 s doubling up to an hour. */
 export function backoffMs(failures: number): number {
@@ -81,7 +84,8 @@ export const backupProvidersProjection: Projection = {
         });
         return;
       case "backup-payment-required":
-        update(records, e.data.url, (p) => ({ ...p, paymentRequired: { talerUri: e.data.talerUri } }));
+        // Paying takes a person: cycles leave the provider alone for a while (a forced cycle still tries).
+        update(records, e.data.url, (p) => ({ ...p, paymentRequired: { talerUri: e.data.talerUri }, retryAt: e.time + PAYMENT_RECHECK_MS }));
         return;
       case "exchange-update-attempted":
       case "exchange-update-settled":
