@@ -40,16 +40,28 @@ export type { Key, Projection, RecordChange, Records } from "./records.ts";
  */
 function* scan<T>(range: Iterable<T>, where: string): Iterable<T> {
   const it = range[Symbol.iterator]();
-  for (;;) {
-    let r: IteratorResult<T>;
-    try {
-      r = it.next();
-    } catch (e) {
-      if (e instanceof WalletError) throw e;
-      throw damaged(where, `unreadable: ${(e as Error)?.message ?? String(e)}`);
+  let finished = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<T>;
+      try {
+        r = it.next();
+      } catch (e) {
+        finished = true;
+        if (e instanceof WalletError) throw e;
+        throw damaged(where, `unreadable: ${(e as Error)?.message ?? String(e)}`);
+      }
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
     }
-    if (r.done) return;
-    yield r.value;
+  } finally {
+    // A reader that stops early (a prefix scan's `break`) must close lmdb's range: an open range keeps
+    // its read snapshot alive, and LMDB cannot reuse any page freed after it, so the file grew with
+    // every later commit (100k events in chunks of 1,000: 493 MB instead of 96 MB).
+    if (!finished) it.return?.();
   }
 }
 
