@@ -228,6 +228,32 @@ describe("deliberate damage", () => {
     expect(await verifyStore(path)).toMatchObject({ ok: true });
   });
 
+  it("a logged event edited on disk (old checksum kept) is store-corrupt when a peer sends the original again, not an equivocation", async () => {
+    const path = await wallet();
+    const w = await openWallet({ path });
+    // A later event, so the edited one is not the head (which opening checks against its hash).
+    await w.recordWithdrawal({ exchangeBaseUrl: EX, withdrawalGroupId: "g2", coins: [{ coinPub: "coin2", denomPubHash: "d", value: "KUDOS:1" }] });
+    const log = await w.exportEvents();
+    const deviceId = log[1].device;
+    await w.close();
+    const env = open({ path: join(path, "wallet.mdb"), maxDbs: 8, encoding: "binary" });
+    const db = env.openDB({ name: "log", encoding: "binary" });
+    const stored = db.get([deviceId, 2]) as Buffer;
+    const text = stored.subarray(4).toString("utf8");
+    expect(text).toContain("KUDOS:4");
+    await db.put([deviceId, 2], Buffer.concat([stored.subarray(0, 4), Buffer.from(text.replace("KUDOS:4", "KUDOS:9"))]));
+    await env.close();
+    const peer = await openWallet({ path: fresh(), deviceId: "peer" });
+    await peer.importEvents(log);
+    const again = await openWallet({ path });
+    try {
+      expect(await codeOf(again.importEvents(await peer.exportEvents()))).toBe("store-corrupt");
+    } finally {
+      await again.close();
+      await peer.close();
+    }
+  });
+
   // Fails while the store lets a key that lmdb cannot decode (a damaged first byte: lmdb-js reads it as a
   // BigInt and throws a RangeError) escape from its range reads: the caller gets internal-error.
   it("a record key whose first byte is damaged (lmdb-js cannot decode it) is store-corrupt, not internal-error", async () => {

@@ -203,6 +203,24 @@ describe("importEvents", () => {
     await expectCode(b.importEvents([twin]), "import-equivocation");
   });
 
+  it("knows a held event whatever its key order, and refuses a held dot whose event differs in any field", async () => {
+    const [a, b] = await twoDevicesSharingCoins();
+    const log = await a.exportEvents();
+    const reversed = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).reverse());
+    // The same events with every envelope's and payload's keys reversed: not their stored text, still them.
+    const shuffled = log.map((e) => reversed({ ...e, data: reversed(e.data as Record<string, unknown>) }) as unknown as WalletEvent);
+    expect(await b.importEvents(shuffled)).toEqual({ added: 0, known: log.length });
+    const before = await b.exportEvents();
+    for (const field of ["lamport", "time", "prev", "data"] as const) {
+      const changed = log.map((e, i) => (i === 1 ? { ...e, [field]: field === "data" ? { ...(e.data as object), extra: 1 } : field === "prev" ? "X" : 7 } : e));
+      const err = await expectCode(b.importEvents(changed), field === "data" ? "event-invalid" : "import-equivocation");
+      if (field !== "data") expect(err.details).toMatchObject({ device: "dev0", seq: 2 });
+    }
+    // A value no JSON can hold, under a held dot: refused as invalid, not a raw TypeError.
+    await expectCode(b.importEvents([{ ...log[0], time: 10n } as unknown as WalletEvent]), "event-invalid");
+    expect(await b.exportEvents()).toEqual(before);
+  });
+
   it("counts duplicates within one batch as known", async () => {
     const [a] = await twoDevicesSharingCoins();
     const log = await a.exportEvents();

@@ -19,16 +19,22 @@ export interface EncodedEvent {
 /** What a log value's checksum binds it to: its key. */
 export const logTag = (device: string, seq: number) => `log:${device}:${seq}`;
 
+// Deeper than any event the schema admits: beyond it, the canonical encoder decides.
+const MAX_FAST_DEPTH = 64;
+
 /**
  * True when every object in `v` has its keys in canonical (code unit) order
  * and every number is finite: then JSON.stringify(v) is exactly its canonical
  * JSON, and the native stringifier does the work (about 2.5× faster here).
  */
-function isCanonicallyOrdered(v: unknown): boolean {
-  if (typeof v !== "object") return typeof v !== "number" || Number.isFinite(v);
+function isCanonicallyOrdered(v: unknown, depth = 0): boolean {
+  // Anything else (bigint, undefined, functions, symbols, cycles past the depth) takes the
+  // canonical encoder, which refuses it as a WalletError instead of a raw TypeError.
+  if (typeof v !== "object") return typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
   if (v === null) return true;
+  if (depth > MAX_FAST_DEPTH) return false;
   if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) if (!isCanonicallyOrdered(v[i])) return false;
+    for (let i = 0; i < v.length; i++) if (!isCanonicallyOrdered(v[i], depth + 1)) return false;
     return true;
   }
   const proto = Object.getPrototypeOf(v);
@@ -40,7 +46,7 @@ function isCanonicallyOrdered(v: unknown): boolean {
     if (!first && !(prev < k)) return false;
     first = false;
     prev = k;
-    if (!isCanonicallyOrdered((v as Record<string, unknown>)[k])) return false;
+    if (!isCanonicallyOrdered((v as Record<string, unknown>)[k], depth + 1)) return false;
   }
   return true;
 }

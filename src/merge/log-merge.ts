@@ -4,10 +4,10 @@
 // Import is all or nothing: it runs inside one write transaction and throws
 // before (or while) writing on the first problem, which rolls everything back.
 //
-// An event already held costs one comparison: its canonical bytes against the
-// stored bytes (which are what its hash was taken of), read device by device
-// in seq order. Equal bytes are the same event, so it needs no validation,
-// no hashing and no writing; different bytes under one dot are an equivocation.
+// An event already held costs one comparison: its JSON text against the
+// stored bytes (its canonical JSON, which is what its hash was taken of).
+// Equal bytes are the same event, so it needs no validation, no hashing and no
+// writing; different bytes under one dot are an equivocation.
 import { WalletError } from "../errors.ts";
 import { dotName, seqOf, type VectorClock } from "../events/clock.ts";
 import { validateSharedEvent, type SharedEvent } from "../events/envelope.ts";
@@ -29,17 +29,15 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
   // New events by device, then by seq: no dot strings built per event.
   const fresh = new Map<string, Map<number, Fresh>>();
   const freshOf = (device: string, seq: number) => fresh.get(device)?.get(seq);
-  const held = new Map<string, { seq: number; i: number }[]>();
   let known = 0;
+  const base = tx.baseFrontier();
 
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i] as { device?: unknown; seq?: unknown } | null;
     const h = typeof r === "object" && r !== null && typeof r.device === "string" ? tx.head(r.device) : undefined;
     if (h && typeof r!.seq === "number" && Number.isSafeInteger(r!.seq) && r!.seq >= 1 && r!.seq <= h.seq) {
-      // Held (by dot): compared with the stored bytes below, device by device.
-      let list = held.get(r!.device as string);
-      if (!list) held.set(r!.device as string, (list = []));
-      list.push({ seq: r!.seq, i });
+      if (!isHeld(tx, r as SharedEvent, i, seqOf(base, r!.device as string))) throw equivocation(validateSharedEvent(raw[i], `events[${i}]`));
+      known++;
       continue;
     }
     const e = validateSharedEvent(raw[i], `events[${i}]`);
@@ -56,28 +54,6 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
     }
     if (!q) fresh.set(e.device, (q = new Map()));
     q.set(e.seq, { e, enc });
-  }
-
-  const base = tx.baseFrontier();
-  for (const [device, list] of held) {
-    list.sort((a, b) => a.seq - b.seq || a.i - b.i);
-    let k = 0;
-    for (const { seq, bytes } of tx.rangeOfDeviceBytes(device, list[0].seq, list[list.length - 1].seq)) {
-      // Events folded into the base and not held are known, but cannot be compared.
-      for (; k < list.length && list[k].seq < seq && list[k].seq <= seqOf(base, device); k++) known++;
-      for (; k < list.length && list[k].seq === seq; k++) {
-        const incoming = raw[list[k].i] as SharedEvent;
-        if (!bytes.equals(Buffer.from(canonicalText(incoming, list[k].i)))) {
-          // Not the stored event: a malformed one says so; a well-formed one is an equivocation.
-          throw equivocation(validateSharedEvent(incoming, `events[${list[k].i}]`));
-        }
-        known++;
-      }
-    }
-    for (; k < list.length && list[k].seq <= seqOf(base, device); k++) known++;
-    if (k < list.length) {
-      throw new WalletError("store-corrupt", `the wallet store lacks ${device}:${list[k].seq}, below its head`, { device, seq: list[k].seq });
-    }
   }
 
   // Each device's new events must continue its chain densely from what we hold.
@@ -162,6 +138,32 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
     }
   }
   return { added, known };
+}
+
+/**
+ * Whether an incoming event under a dot at or below its device's head is the
+ * one held there. Events folded into the base and no longer held are known,
+ * but cannot be compared.
+ */
+function isHeld(tx: WriteTxn, e: SharedEvent, i: number, baseSeq: number): boolean {
+  // Events as exported are parsed canonical JSON, so their native JSON text is
+  // the stored bytes; any other key order takes the canonical encoding.
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(e);
+  } catch {
+    // (a BigInt or a cycle: the canonical encoding refuses it below)
+  }
+  let c = text === undefined ? undefined : tx.compareHeld(e.device, e.seq, text);
+  if (c === "different" || c === undefined) {
+    const canonical = canonicalText(e, i);
+    if (canonical !== text) c = tx.compareHeld(e.device, e.seq, canonical);
+  }
+  if (c === "absent") {
+    if (e.seq <= baseSeq) return true;
+    throw new WalletError("store-corrupt", `the wallet store lacks ${e.device}:${e.seq}, below its head`, { device: e.device, seq: e.seq });
+  }
+  return c === "same";
 }
 
 /** The canonical text of an incoming event, or an event-invalid refusal when it has none. */
