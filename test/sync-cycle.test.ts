@@ -78,6 +78,16 @@ async function stored(w: Wallet, url: string) {
   return readBackupContent(decryptBackupFile(d.blob, root));
 }
 
+/** Device "a" with one exchange and an active provider on a fresh server, after its first cycle unless `upload` is false. */
+async function backedUp({ upload = true } = {}) {
+  const s = await server();
+  const a = await wallet("a");
+  await a.addExchange({ exchangeBaseUrl: EX });
+  await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
+  if (upload) await a.runBackupCycle();
+  return { s, a };
+}
+
 const sharedState = async (w: Wallet) => ({
   clock: await w.getVectorClock(),
   exchanges: await w.listExchanges(),
@@ -124,10 +134,7 @@ describe("adding a provider", () => {
 
 describe("the backup cycle", () => {
   it("stores a first backup (204), then uploads nothing while nothing changed, and again after a change", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
+    const { s, a } = await backedUp({ upload: false });
     const seen: WalletNotification[] = [];
     a.addNotificationListener((n) => seen.push(n));
 
@@ -190,11 +197,7 @@ describe("the backup cycle", () => {
   });
 
   it("a provider that lost the account (a new server at the same address) gets the backup again as a first upload", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
-    await a.runBackupCycle();
+    const { s, a } = await backedUp();
     const port = Number(new URL(s.baseUrl).port);
     await s.close();
     const fresh = await server({ port });
@@ -236,10 +239,7 @@ describe("the backup cycle", () => {
   });
 
   it("a failure is recorded with a back-off, skipped until then (unless forced), and cleared by the next success; no event is lost", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
+    const { s, a } = await backedUp({ upload: false });
     const port = Number(new URL(s.baseUrl).port);
     await s.close();
     await withdraw(a, ["c1"]);
@@ -267,11 +267,7 @@ describe("the backup cycle", () => {
   });
 
   it("a quiet cycle that succeeds after a failure clears it, so the next failure backs off from the start", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
-    await a.runBackupCycle();
+    const { s, a } = await backedUp();
     const port = Number(new URL(s.baseUrl).port);
     await s.close();
     expect((await a.runBackupCycle()).providers[0].outcome).toBe("failed");
@@ -289,11 +285,7 @@ describe("the backup cycle", () => {
   });
 
   it("a stored backup this device cannot read (another key) is a recorded failure, not a rejected cycle", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
-    await a.runBackupCycle();
+    const { s, a } = await backedUp();
     // Someone holding the account key stores a backup encrypted with another root key.
     const stranger = await wallet("stranger");
     const account = deriveSyncAccountKey(decodeCrock((await a.getBackupRecovery()).walletRootPriv), s.baseUrl);
@@ -307,11 +299,7 @@ describe("the backup cycle", () => {
   });
 
   it("provider state is device-local, survives reopening, and never travels with the log", async () => {
-    const s = await server();
-    const a = await wallet("a");
-    await a.addExchange({ exchangeBaseUrl: EX });
-    await a.addBackupProvider({ backupProviderBaseUrl: s.baseUrl, activate: true });
-    await a.runBackupCycle();
+    const { s, a } = await backedUp();
     const info = await a.getBackupInfo();
     expect(await a.exportEvents()).toHaveLength(1);
     await a.close();

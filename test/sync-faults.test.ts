@@ -48,6 +48,12 @@ async function openDevice(deviceId: string, httpTimeoutMs = 2_000): Promise<Wall
 }
 
 /** A server behind a proxy; device a stores a first backup through it, device b joins from a's recovery. */
+/** Device b withdraws and stores a backup that a has not seen yet. */
+async function bStoresNews(s: Setup): Promise<void> {
+  await withdraw(s.b);
+  expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
+}
+
 async function setup(opts: { httpTimeoutMs?: number } = {}): Promise<Setup> {
   const data = tempDir();
   cleanups.push(data.cleanup);
@@ -148,8 +154,7 @@ describe("faults in a backup cycle", () => {
 
   it("a 409 whose body is cut mid-way, and a download cut mid-way, merge nothing", async () => {
     const s = await setup();
-    await withdraw(s.b);
-    expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
+    await bStoresNews(s);
     await withdraw(s.a);
     const clock = await s.a.getVectorClock();
     s.proxy.fault = async (r, forward) => {
@@ -164,8 +169,7 @@ describe("faults in a backup cycle", () => {
     const c = await openDevice("c");
     await c.loadBackupRecovery({ recovery: { ...(await s.a.getBackupRecovery()), providers: [] }, strategy: "theirs" });
     await convergesCleanly(s);
-    await withdraw(s.b);
-    expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
+    await bStoresNews(s);
     const before = await s.a.getVectorClock();
     s.proxy.fault = async (r, forward) => {
       const out = await forward();
@@ -193,8 +197,7 @@ describe("faults in a backup cycle", () => {
 
   it("a backup signed with the wrong key is refused (sync-bad-signature) and not merged", async () => {
     const s = await setup();
-    await withdraw(s.b);
-    expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
+    await bStoresNews(s);
     await withdraw(s.a);
     const clock = await s.a.getVectorClock();
     s.proxy.fault = async (_r, forward) => {
@@ -217,8 +220,7 @@ describe("faults in a backup cycle", () => {
     await stranger.addBackupProvider({ backupProviderBaseUrl: s.proxy.baseUrl, activate: true });
     expect((await stranger.runBackupCycle()).providers[0].outcome).toBe("stored");
     const strangerAccount = deriveSyncAccountKey(decodeCrock((await stranger.getBackupRecovery()).walletRootPriv), s.proxy.baseUrl).pub;
-    await withdraw(s.b);
-    expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
+    await bStoresNews(s);
     const clock = await s.a.getVectorClock();
     // a is quiet, so its cycle downloads; the server hands it the stranger's backup.
     s.proxy.fault = async (r, forward) => (r.method === "GET" ? forward({ path: `/backups/${strangerAccount}` }) : forward());
