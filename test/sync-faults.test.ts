@@ -47,13 +47,13 @@ async function openDevice(deviceId: string, httpTimeoutMs = 2_000): Promise<Wall
   return w;
 }
 
-/** A server behind a proxy; device a stores a first backup through it, device b joins from a's recovery. */
 /** Device b withdraws and stores a backup that a has not seen yet. */
 async function bStoresNews(s: Setup): Promise<void> {
   await withdraw(s.b);
   expect((await s.b.runBackupCycle()).providers[0].outcome).toBe("stored");
 }
 
+/** A server behind a proxy; device a stores a first backup through it, device b joins from a's recovery. */
 async function setup(opts: { httpTimeoutMs?: number } = {}): Promise<Setup> {
   const data = tempDir();
   cleanups.push(data.cleanup);
