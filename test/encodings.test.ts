@@ -5,6 +5,7 @@ import { sha512 } from "../src/codec/hash.ts";
 import { kdf } from "../src/codec/kdf.ts";
 import { eddsaPublicFromSeed, eddsaSign, eddsaVerify, randomBytes } from "../src/codec/keys.ts";
 import { canonicalJson } from "../src/codec/canonical-json.ts";
+import { hashOfBytes, hashOfText } from "../src/events/event-codec.ts";
 import { WalletError } from "../src/errors.ts";
 import { codeOf } from "./support/error-code.ts";
 
@@ -303,5 +304,18 @@ describe("canonicalJson", () => {
         expect(canonicalJson(JSON.parse(text))).toBe(text);
       }),
     );
+  });
+});
+
+describe("event hashes", () => {
+  it("hash a text as the SHA-512 of its UTF-8 bytes, whatever its characters", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (s) => {
+        const text = JSON.stringify(s); // as canonical JSON writes it: lone surrogates escaped
+        expect(hashOfText(text)).toBe(hashOfBytes(Buffer.from(text, "utf8")));
+        expect(hashOfText(text)).toBe(encodeCrock(sha512(new TextEncoder().encode(text))));
+      }),
+    );
+    expect(hashOfText('"é €😀"')).toBe(hashOfBytes(Buffer.from('"é €😀"', "utf8")));
   });
 });

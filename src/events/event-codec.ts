@@ -6,13 +6,15 @@ import { canonicalJson } from "../codec/canonical-json.ts";
 import { encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
 import type { WalletEvent } from "./envelope.ts";
-import { sealText } from "./sealed-value.ts";
 
-/** An event as stored: its sealed canonical JSON (what the log keeps), those bytes, and their Crockford SHA-512. */
+/**
+ * An event as the log will keep it: its canonical JSON and the Crockford
+ * SHA-512 of that text's UTF-8 bytes. The sealed bytes are made only at the
+ * put (sealTransient): a batch of 100k events then holds strings it already
+ * had, not 70 MB of fresh buffers.
+ */
 export interface EncodedEvent {
-  sealed: Buffer;
-  /** The canonical JSON bytes (a view into `sealed`). */
-  bytes: Buffer;
+  text: string;
   hash: string;
 }
 
@@ -75,15 +77,18 @@ function sortedCopy(v: unknown): unknown {
 }
 
 // crypto.hash (Node ≥ 20.12) is a one-shot native SHA-512 without a Hash object: ~40% less per event here.
-const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+// Given a string it hashes its UTF-8 bytes without a buffer of them.
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array | string, enc: "buffer") => Buffer }).hash;
 const sha512Bytes = (b: Uint8Array): Uint8Array => (oneShot ? oneShot("sha512", b, "buffer") : sha512(b));
+const sha512Text = (t: string): Uint8Array => (oneShot ? oneShot("sha512", t, "buffer") : sha512(Buffer.from(t, "utf8")));
 
 /** Hash that names an event's bytes: Crockford SHA-512. */
 export const hashOfBytes = (bytes: Uint8Array): string => encodeCrock(sha512Bytes(bytes));
 
+/** The same hash, of canonical JSON text (its UTF-8 bytes). */
+export const hashOfText = (text: string): string => encodeCrock(sha512Text(text));
+
 /** Encodes an event for the log; `text`, when the caller knows it, is its canonical JSON. */
 export function encodeEvent(e: WalletEvent, text: string = canonicalEventText(e)): EncodedEvent {
-  const sealed = sealText(text, logTag(e.device, e.seq));
-  const bytes = sealed.subarray(4);
-  return { sealed, bytes, hash: hashOfBytes(bytes) };
+  return { text, hash: hashOfText(text) };
 }

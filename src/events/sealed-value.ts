@@ -50,6 +50,22 @@ export function damaged(where: string, why: string): WalletError {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+// One buffer sealTransient writes into: a put inside a synchronous LMDB transaction copies the
+// value before it returns, so a value that is only put needs no buffer of its own.
+let transient = Buffer.allocUnsafeSlow(1 << 16);
+
+/**
+ * Like sealText, into a buffer the next call overwrites: only for a value
+ * handed straight to a put inside a synchronous write transaction.
+ */
+export function sealTransient(text: string, tag: KeyTag): Buffer {
+  if (HEADER + text.length * 3 > transient.length) transient = Buffer.allocUnsafeSlow(2 * (HEADER + text.length * 3));
+  const n = transient.write(text, HEADER);
+  const out = transient.subarray(0, HEADER + n);
+  out.writeUInt32BE(checksum(tag, transient.subarray(HEADER, HEADER + n)), 0);
+  return out;
+}
+
 /** A sealed JSON value (records, meta, local events). */
 export const sealJson = (v: unknown, tag: KeyTag): Buffer => sealText(JSON.stringify(v), tag);
 

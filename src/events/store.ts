@@ -27,7 +27,7 @@ import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type Shared
 import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
-import { damaged, sealJson, unseal, unsealJson } from "./sealed-value.ts";
+import { damaged, sealJson, sealTransient, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
 import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
 import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
@@ -269,13 +269,15 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   const table: RecordTable = {
     get(key) {
-      const v = proj.get(key);
+      // lmdb's shared read buffer, no copy: the record is decoded before anything else reads.
+      const v = proj.getBinaryFast(key) as Buffer | undefined;
       return v === undefined ? undefined : decodeRecord(key, v);
     },
     put(key, value) {
       const codec = tables[key[0] as string];
       if (!codec) throw new Error(`no record table ${String(key[0])}`);
-      proj.put(key, sealJson(codec.encode(value), keyId(key)));
+      // Only the overlay's flush puts records, inside a write transaction (see sealTransient).
+      proj.put(key, sealTransient(JSON.stringify(codec.encode(value)), keyId(key)));
     },
     remove: (key) => void proj.remove(key),
     *range(prefix) {
@@ -432,7 +434,8 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     let pendingSeed: Uint8Array | undefined;
 
     const storeShared = (e: SharedEvent, enc: EncodedEvent) => {
-      log.put([e.device, e.seq], enc.sealed);
+      // Puts copy inside this synchronous transaction: the sealed bytes need no buffer of their own.
+      log.put([e.device, e.seq], sealTransient(enc.text, logTag(e.device, e.seq)));
       staged.set(e.device, { seq: e.seq, hash: enc.hash, lamport: e.lamport });
       if (e.lamport > lamport) lamport = e.lamport;
       evolveShared(overlay.records, e);
