@@ -312,18 +312,28 @@ describe("file-system failures have codes", () => {
       // Reads still work, and show what committed (the failed write added nothing).
       expect(afterFull.slice(0, log.length)).toEqual(log);
       expect(await v.getBalances()).toEqual({ balances: [{ currency: "KUDOS", available: `KUDOS:${afterFull.length - 1}`, pendingIncoming: "KUDOS:0" }] });
-      expect(await codeOf(v.recordWithdrawal({ exchangeBaseUrl: EX, coins: [{ coinPub: `big-again-${"x".repeat(400)}`, denomPubHash: "d".repeat(400), value: "KUDOS:1" }] }))).toBe("store-disk-full");
-      expect(await v.exportEvents()).toEqual(afterFull);
+      // Another write is all or nothing: refused as disk-full with nothing written, or (when LMDB
+      // finds enough pages that earlier transactions freed, as a CI run once did) committed whole.
+      const again = await codeOf(v.recordWithdrawal({ exchangeBaseUrl: EX, coins: [{ coinPub: `big-again-${"x".repeat(400)}`, denomPubHash: "d".repeat(400), value: "KUDOS:1" }] }));
+      const afterAgain = await v.exportEvents();
+      if (again === undefined) {
+        expect(afterAgain.slice(0, afterFull.length)).toEqual(afterFull);
+        expect(afterAgain).toHaveLength(afterFull.length + 1);
+        expect((afterAgain.at(-1) as { data: { coins: { coinPub: string }[] } }).data.coins[0].coinPub).toMatch(/^big-again-/);
+      } else {
+        expect(again).toBe("store-disk-full");
+        expect(afterAgain).toEqual(afterFull);
+      }
       await v.close();
 
       // A reopen on the full disk reads everything.
       v = await openWallet({ path, now: () => NOW });
-      expect(await v.exportEvents()).toEqual(afterFull);
+      expect(await v.exportEvents()).toEqual(afterAgain);
       expect(balances.balances[0].currency).toBe("KUDOS");
       // Space freed: the same wallet object writes again.
       rmSync(filler, { force: true });
       await v.recordWithdrawal({ exchangeBaseUrl: EX, coins: [{ coinPub: "after", denomPubHash: "d", value: "KUDOS:1" }] });
-      expect(await v.exportEvents()).toHaveLength(afterFull.length + 1);
+      expect(await v.exportEvents()).toHaveLength(afterAgain.length + 1);
       const dump = await v.dumpProjections();
       await v.rebuild();
       expect(await v.dumpProjections()).toEqual(dump);
