@@ -29,8 +29,13 @@ export function seal(payload: Uint8Array, tag: KeyTag): Buffer {
 
 /** Like seal, for text: its UTF-8 bytes are written once, straight after the checksum. */
 export function sealText(text: string, tag: KeyTag): Buffer {
-  const out = Buffer.allocUnsafe(HEADER + Buffer.byteLength(text));
-  out.write(text, HEADER);
+  return sealInto(Buffer.allocUnsafe(HEADER + Buffer.byteLength(text)), text, tag);
+}
+
+/** Writes text's UTF-8 bytes after the header of `buf` (large enough), then their checksum; the sealed view. */
+function sealInto(buf: Buffer, text: string, tag: KeyTag): Buffer {
+  const n = buf.write(text, HEADER);
+  const out = buf.subarray(0, HEADER + n);
   out.writeUInt32BE(checksum(tag, out.subarray(HEADER)), 0);
   return out;
 }
@@ -59,11 +64,9 @@ let transient = Buffer.allocUnsafeSlow(1 << 16);
  * handed straight to a put inside a synchronous write transaction.
  */
 export function sealTransient(text: string, tag: KeyTag): Buffer {
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes.
   if (HEADER + text.length * 3 > transient.length) transient = Buffer.allocUnsafeSlow(2 * (HEADER + text.length * 3));
-  const n = transient.write(text, HEADER);
-  const out = transient.subarray(0, HEADER + n);
-  out.writeUInt32BE(checksum(tag, transient.subarray(HEADER, HEADER + n)), 0);
-  return out;
+  return sealInto(transient, text, tag);
 }
 
 /** A sealed JSON value (records, meta, local events). */
