@@ -5,7 +5,7 @@
 import { cpSync, mkdirSync } from "node:fs";
 import { readAll, readChunks, rechunk, type ReadClock } from "./chunk-file.ts";
 import { openAppender, openBenchWallet, storeBytes, type SharedDraft, type WalletEvent } from "./engine.ts";
-import { collectGarbage, timeMs, timeMsAsync } from "./measure.ts";
+import { collectGarbage, elapsedMs, timeMs, timeMsAsync } from "./measure.ts";
 import { automergeMerge, oursMerge, yjsMerge, type PeerResult } from "./peers.ts";
 import { LOCAL_DEVICE, multiPaths, ownPaths, prepareMulti, prepareOwn } from "./prepare.ts";
 import { rawBatchedPut, rawChunkedPut, rawDirBytes, rawPutSync, rawReopen, rawScan, rawTxnPerPut } from "./raw.ts";
@@ -72,11 +72,11 @@ async function importFile(path: string, file: string, chunk: number) {
 
 export const CASES: Record<string, (a: CaseArgs) => Promise<CaseResult>> = {
   async "prepare-own"(a) {
-    const ms = await timeMsAsync(() => prepareOwn(a.data, a.seed, a.n, a.tail));
+    const ms = await elapsedMs(() => prepareOwn(a.data, a.seed, a.n, a.tail));
     return { ms, events: a.n };
   },
   async "prepare-multi"(a) {
-    const ms = await timeMsAsync(() => prepareMulti(a.data, a.seed, a.n));
+    const ms = await elapsedMs(() => prepareMulti(a.data, a.seed, a.n));
     return { ms, events: a.n };
   },
 

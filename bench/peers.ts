@@ -12,7 +12,7 @@ import * as Y from "yjs";
 import { canonicalJson, openAppender, openBenchWallet, storeBytes, type BenchWallet, type WalletEvent } from "./engine.ts";
 import { assertNever, draftOf, PEER_DEVICES, peerOps, type PeerOp } from "./peer-workload.ts";
 import { rawBatchedPut, rawDirBytes } from "./raw.ts";
-import { collectGarbage, maxRssBytes, timeMs, timeMsAsync } from "./measure.ts";
+import { collectGarbage, elapsedMs, maxRssBytes, phaseMemory, timeMs, timeMsAsync, type PhaseMemory } from "./measure.ts";
 
 export interface PeerResult {
   /** Operations per device. */
@@ -21,8 +21,10 @@ export interface PeerResult {
   mergeMs: number;
   /** Encoded size of one merged replica: Yjs update, Automerge save, our LMDB file. */
   encodedBytes: number;
-  /** Peak RSS of the process up to the end of the merge and its convergence check. */
+  /** Peak RSS of the process up to the end of the merge and its convergence check (setup included). */
   maxRssBytes: number;
+  /** Resident memory while the merge itself ran. */
+  phase: PhaseMemory;
   converged: true;
   /** Ours only: raw lmdb of the same events, and the shared log as gzip'd JSON. */
   rawLmdbBytes?: number;
@@ -42,7 +44,7 @@ const digest = (s: string) => createHash("sha256").update(s).digest("hex");
 export async function oursMerge(dir: string, seed: number, n: number): Promise<PeerResult> {
   const ops = opsOf(seed, n);
   const paths = PEER_DEVICES.map((d) => join(dir, d));
-  const setupMs = await timeMsAsync(async () => {
+  const setupMs = await elapsedMs(async () => {
     for (let d = 0; d < PEER_DEVICES.length; d++) {
       const a = await openAppender(paths[d], PEER_DEVICES[d]);
       for (let i = 0; i < ops[d].length; i += 1_000) a.appendTransaction(ops[d].slice(i, i + 1_000).map(draftOf));
@@ -63,6 +65,7 @@ export async function oursMerge(dir: string, seed: number, n: number): Promise<P
         }
       }
     });
+    const phase = phaseMemory();
     const balances: string[] = [];
     const states: string[] = [];
     const logs: string[] = [];
@@ -94,6 +97,7 @@ export async function oursMerge(dir: string, seed: number, n: number): Promise<P
       mergeMs,
       encodedBytes: storeBytes(paths[0]),
       maxRssBytes: rss,
+      phase,
       converged: true,
       rawLmdbBytes: rawDirBytes(rawDir),
       gzipJsonBytes,
@@ -146,7 +150,7 @@ export async function yjsMerge(seed: number, n: number): Promise<PeerResult> {
     doc.clientID = d + 1;
     return doc;
   });
-  const setupMs = timeMs(() => {
+  const setupMs = await elapsedMs(() => {
     docs.forEach((doc, d) => {
       for (const op of ops[d]) doc.transact(() => yjsRecord(doc, op));
     });
@@ -161,9 +165,10 @@ export async function yjsMerge(seed: number, n: number): Promise<PeerResult> {
       });
     });
   });
+  const phase = phaseMemory();
   sameOrThrow("Yjs documents", docs.map((doc) => digest(canonicalJson(doc.getMap("records").toJSON()))));
   const rss = maxRssBytes();
-  return { n, setupMs, mergeMs, encodedBytes: Y.encodeStateAsUpdate(docs[0]).length, maxRssBytes: rss, converged: true };
+  return { n, setupMs, mergeMs, encodedBytes: Y.encodeStateAsUpdate(docs[0]).length, maxRssBytes: rss, phase, converged: true };
 }
 
 // ---------------------------------------------------------------- Automerge: nested maps
@@ -220,7 +225,7 @@ export async function automergeMerge(seed: number, n: number): Promise<PeerResul
   const ops = opsOf(seed, n);
   const base = Automerge.save(Automerge.from<AmDoc>({ exchanges: {}, coins: {} }, { actor: "ff".repeat(16) }));
   let handles: AmHandle[] = [];
-  const setupMs = timeMs(() => {
+  const setupMs = await elapsedMs(() => {
     handles = ops.map((deviceOps, d) => automergeDevice(base, d, deviceOps));
   });
   ops.length = 0;
@@ -234,9 +239,10 @@ export async function automergeMerge(seed: number, n: number): Promise<PeerResul
       });
     });
   });
+  const phase = phaseMemory();
   sameOrThrow("Automerge heads", handles.map((h) => JSON.stringify([...h.getHeads()].sort())));
   // Scalar strings come back as ImmutableString objects; JSON gives their text.
   sameOrThrow("Automerge documents", handles.map((h) => digest(canonicalJson(JSON.parse(JSON.stringify(h.materialize("/")))))));
   const rss = maxRssBytes();
-  return { n, setupMs, mergeMs, encodedBytes: handles[0].save().length, maxRssBytes: rss, converged: true };
+  return { n, setupMs, mergeMs, encodedBytes: handles[0].save().length, maxRssBytes: rss, phase, converged: true };
 }

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { CaseArgs, CaseResult } from "./cases.ts";
 import { benchConfig, type BenchConfig } from "./config.ts";
 import { machine, writeResults, type RunRecord } from "./report.ts";
+import type { PhaseMemory } from "./measure.ts";
 import { openWorkspace } from "./workspace.ts";
 
 const CASE_SCRIPT = join(fileURLToPath(new URL(".", import.meta.url)), "case.ts");
@@ -39,7 +40,7 @@ const failures: { case: string; n: number; message: string }[] = [];
 // device: it aborted there. Every case gets the same larger limit, so no system runs under other rules.
 const HEAP_MB = 16_384;
 
-function runCase(name: string, args: CaseArgs): (CaseResult & { maxRssBytes: number }) | undefined {
+function runCase(name: string, args: CaseArgs): (CaseResult & { maxRssBytes: number; phase?: PhaseMemory }) | undefined {
   const child = spawnSync(process.execPath, ["--expose-gc", `--max-old-space-size=${HEAP_MB}`, "--import", "tsx", CASE_SCRIPT, name, JSON.stringify(args)], {
     stdio: ["ignore", "pipe", "pipe"],
     encoding: "utf8",
@@ -55,8 +56,8 @@ function runCase(name: string, args: CaseArgs): (CaseResult & { maxRssBytes: num
   return JSON.parse(line.slice("RESULT ".length));
 }
 
-const fmt = (r: CaseResult & { maxRssBytes: number }) =>
-  `${r.ms.toFixed(1)} ms, ${((r.ms * 1000) / r.events).toFixed(1)} µs/event, RSS ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB`;
+const fmt = (r: CaseResult & { maxRssBytes: number; phase?: PhaseMemory }) =>
+  `${r.ms.toFixed(1)} ms, ${((r.ms * 1000) / r.events).toFixed(1)} µs/event, RSS ${((r.phase?.peakBytes ?? r.maxRssBytes) / 2 ** 20).toFixed(0)} MiB timed, ${(r.maxRssBytes / 2 ** 20).toFixed(0)} MiB process`;
 
 function main(config: BenchConfig) {
   const ws = openWorkspace();
