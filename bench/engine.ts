@@ -16,6 +16,7 @@ import { PROJECTIONS } from "../src/projections/index.ts";
 export type { KeysFactsData, SharedDraft } from "../src/events/catalogue.ts";
 export type { Balance, VectorClock, WalletEvent } from "../src/index.ts";
 export { canonicalJson, encodeCrock, formatAmount, sha512 } from "../src/index.ts";
+export { mapReserve } from "../src/events/map-reserve.ts";
 
 const LOCAL_TABLES = new Set(PROJECTIONS.flatMap((p) => Object.entries(p.tables).filter(([, c]) => c.local === true).map(([name]) => name)));
 

@@ -5,11 +5,13 @@
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
-import type { WalletEvent } from "./engine.ts";
+import { mapReserve, type WalletEvent } from "./engine.ts";
 import { timeMs } from "./measure.ts";
 
 function openRaw(dir: string, readOnly = false): { root: RootDatabase; db: Database } {
-  const root = open({ path: join(dir, "raw.mdb"), overlappingSync: false, maxDbs: 12, readOnly });
+  // The map reserved as our store reserves it (map-reserve.ts): one map, not one per doubling.
+  const mapSize = mapReserve();
+  const root = open({ path: join(dir, "raw.mdb"), overlappingSync: false, maxDbs: 12, readOnly, ...(mapSize ? { mapSize } : {}) });
   return { root, db: root.openDB({ name: "events" }) };
 }
 

@@ -25,6 +25,7 @@ import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
 import { emptyClock, isDeviceId, leq, normalizeClock, seqOf, type VectorClock } from "./clock.ts";
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
 import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
+import { mapReserve } from "./map-reserve.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, sealJson, sealTransient, unseal, unsealJson } from "./sealed-value.ts";
@@ -201,10 +202,18 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   }
 }
 
+/**
+ * Records a rebuild or a compaction holds decoded before writing them. At 1M
+ * events 500k held 1.1 GB of heap for the same speed as 50k (0.5 GB); at 100k
+ * events 50k was ~4% slower.
+ */
+const BATCH_OVERLAY_RECORDS = 100_000;
+
 function openEnvironment(dir: string): RootDatabase {
   try {
     // overlappingSync off: a committed transactionSync is on disk when it returns.
-    return open({ path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary" });
+    const mapSize = mapReserve();
+    return open({ path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary", ...(mapSize ? { mapSize } : {}) });
   } catch (e) {
     throw asStoreError(e, `cannot open the wallet store in ${dir}`);
   }
@@ -550,8 +559,8 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     // Base records are sealed under the same key tags as projection records: the bytes copy as they are
     // (all but the base-only facts, which the projections do not hold).
     for (const { key, value } of scan(baseDb.getRange({}), "base records")) if (!tables[(key as Key)[0] as string]?.baseOnly) proj.put(key as Key, value);
-    // All in memory but for the largest folds: a rebuild is a batch, not a series of requests.
-    const overlay = createOverlay(table, NO_TRACKING, 500_000);
+    // A rebuild is a batch, not a series of requests: a larger overlay than a request's.
+    const overlay = createOverlay(table, NO_TRACKING, BATCH_OVERLAY_RECORDS);
     for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
     for (const e of localEvents()) evolveLocal(overlay.records, e);
     overlay.flush();
@@ -626,7 +635,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     for (const d of Object.keys(frontier)) if (frontier[d] > 0) next.frontier[d] = frontier[d];
     try {
       root.transactionSync(() => {
-        const overlay = createOverlay(baseTable, NO_TRACKING, 500_000);
+        const overlay = createOverlay(baseTable, NO_TRACKING, BATCH_OVERLAY_RECORDS);
         for (const e of eventsInCausalOrder(base.frontier)) {
           if (e.seq > seqOf(next.frontier, e.device)) continue;
           for (const d of Object.keys(e.deps)) {

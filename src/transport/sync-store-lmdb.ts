@@ -6,6 +6,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { open, type RootDatabase } from "lmdb";
 import { WalletError } from "../errors.ts";
+import { mapReserve } from "../events/map-reserve.ts";
 import { casRefusal, type AccountState, type CasResult, type NewBackup, type StoredBackup, type SyncStore } from "./sync-store.ts";
 
 interface AccountRecord {
@@ -40,7 +41,9 @@ export function openLmdbSyncStore(path: string): SyncStore {
   let root: RootDatabase;
   try {
     // overlappingSync off: a transaction's promise resolves only once it is on disk, so a 204 means stored.
-    root = open({ path: join(path, "sync.mdb"), overlappingSync: false });
+    // One reserved map where it is safe (events/map-reserve.ts): stored backups grow the file by megabytes.
+    const mapSize = mapReserve();
+    root = open({ path: join(path, "sync.mdb"), overlappingSync: false, ...(mapSize ? { mapSize } : {}) });
   } catch (e) {
     throw new WalletError("sync-store-open-failed", `cannot open the sync store in ${path}: ${(e as Error).message}`);
   }
