@@ -4,7 +4,7 @@
 // whole process and `phase`, the resident memory of its timed phases).
 // Run one by hand to profile it (add --cpu-prof); see bench/README.md.
 import { CASES, type CaseArgs } from "./cases.ts";
-import { maxRssBytes, phaseMemory } from "./measure.ts";
+import { maxRssBytes, phaseMemory, startMemorySampler } from "./measure.ts";
 
 const [name, json] = process.argv.slice(2);
 const run = CASES[name ?? ""];
@@ -12,5 +12,6 @@ if (!run || json === undefined) {
   console.error(`usage: bench/case.ts <${Object.keys(CASES).join("|")}> '<json args>'`);
   process.exit(2);
 }
+await startMemorySampler();
 const result = await run(JSON.parse(json) as CaseArgs);
 console.log(`RESULT ${JSON.stringify({ ...result, maxRssBytes: result.peer?.maxRssBytes ?? maxRssBytes(), phase: result.peer?.phase ?? phaseMemory() })}`);

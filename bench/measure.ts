@@ -68,30 +68,45 @@ const field = (status: string | undefined, name: string): number => {
 // Shared with the sampler thread, in KiB: [sampling?, max anon, max file].
 const shared = new Int32Array(new SharedArrayBuffer(3 * 4));
 let sampler: Worker | undefined;
+let phases = 0;
 let phasePeakKiB = 0;
 let lifetimePeakKiB = 0;
+
+// Both threads raise the maxima: compare-and-swap, so a smaller value never overwrites a larger one.
+const RAISE = `(s, i, v) => { for (;;) { const c = Atomics.load(s, i); if (v <= c || Atomics.compareExchange(s, i, c, v) === c) return; } }`;
+const raise: (s: Int32Array, i: number, v: number) => void = new Function(`return ${RAISE}`)();
 
 // A thread, so it samples while the main thread is inside a long synchronous transaction.
 const SAMPLER = `
 const { workerData } = require("node:worker_threads");
 const { readFileSync } = require("node:fs");
 const s = new Int32Array(workerData);
+const raise = ${RAISE};
 const kib = (t, name) => { const m = new RegExp("^" + name + ":\\\\s+(\\\\d+) kB", "m").exec(t); return m ? Number(m[1]) : 0; };
 for (;;) {
   if (Atomics.load(s, 0) === 0) { Atomics.wait(s, 0, 0); continue; }
   const t = readFileSync("/proc/self/status", "utf8");
-  const a = kib(t, "RssAnon"), f = kib(t, "RssFile") + kib(t, "RssShmem");
-  if (a > Atomics.load(s, 1)) Atomics.store(s, 1, a);
-  if (f > Atomics.load(s, 2)) Atomics.store(s, 2, f);
+  raise(s, 1, kib(t, "RssAnon"));
+  raise(s, 2, kib(t, "RssFile") + kib(t, "RssShmem"));
   Atomics.wait(s, 0, 1, 10);
 }`;
 
+/**
+ * Starts the sampling thread (Linux; a no-op elsewhere) and waits until it
+ * runs, so its own start-up is not counted in the first phase. Without it,
+ * phases still get their exact peak, but no anonymous/file split.
+ */
+export async function startMemorySampler(): Promise<void> {
+  if (sampler || statusOf() === undefined) return;
+  sampler = new Worker(SAMPLER, { eval: true, workerData: shared.buffer, execArgv: [] });
+  sampler.unref();
+  await new Promise((resolve) => sampler!.once("online", resolve));
+}
+
 function sampleHere(): void {
   const t = statusOf();
-  const a = field(t, "RssAnon");
-  const f = field(t, "RssFile") + field(t, "RssShmem");
-  if (a > shared[1]) shared[1] = a;
-  if (f > shared[2]) shared[2] = f;
+  raise(shared, 1, field(t, "RssAnon"));
+  raise(shared, 2, field(t, "RssFile") + field(t, "RssShmem"));
 }
 
 function beginPhase(): void {
@@ -104,28 +119,28 @@ function beginPhase(): void {
   } catch {
     // Without the reset the phase's peak is the process's peak so far: an overestimate, never an underestimate.
   }
-  if (!sampler) {
-    sampler = new Worker(SAMPLER, { eval: true, workerData: shared.buffer });
-    sampler.unref();
-  }
   sampleHere();
   Atomics.store(shared, 0, 1);
   Atomics.notify(shared, 0);
 }
 
 function endPhase(): void {
-  if (!sampler) return;
   Atomics.store(shared, 0, 0);
   Atomics.notify(shared, 0);
+  const t = statusOf();
+  if (t === undefined) return;
   sampleHere();
-  const hwm = field(statusOf(), "VmHWM");
+  const hwm = field(t, "VmHWM");
+  phases++;
   phasePeakKiB = Math.max(phasePeakKiB, hwm);
   lifetimePeakKiB = Math.max(lifetimePeakKiB, hwm);
 }
 
-/** Resident memory of every timed phase of this process so far. */
-export function phaseMemory(): PhaseMemory {
-  return { peakBytes: phasePeakKiB * KiB, anonBytes: Atomics.load(shared, 1) * KiB, fileBytes: Atomics.load(shared, 2) * KiB };
+/** Resident memory of every timed phase of this process so far; undefined where it cannot be read (no /proc). */
+export function phaseMemory(): PhaseMemory | undefined {
+  if (phases === 0) return undefined;
+  // Without the sampler the split is unknown (0 reads as "not measured" in the report).
+  return { peakBytes: phasePeakKiB * KiB, anonBytes: sampler ? Atomics.load(shared, 1) * KiB : NaN, fileBytes: sampler ? Atomics.load(shared, 2) * KiB : NaN };
 }
 
 /** A full collection before a timed phase, when node runs with --expose-gc. */

@@ -23,8 +23,8 @@ export interface PeerResult {
   encodedBytes: number;
   /** Peak RSS of the process up to the end of the merge and its convergence check (setup included). */
   maxRssBytes: number;
-  /** Resident memory while the merge itself ran. */
-  phase: PhaseMemory;
+  /** Resident memory while the merge itself ran (undefined without /proc). */
+  phase?: PhaseMemory;
   converged: true;
   /** Ours only: raw lmdb of the same events, and the shared log as gzip'd JSON. */
   rawLmdbBytes?: number;

@@ -14,8 +14,11 @@ import { median, stat, type PhaseMemory, type Stat } from "./measure.ts";
 /** One case's process: its figures, its whole-process peak RSS and the memory of its timed phases (absent in runs before 2026-12-03 15:00 UTC). */
 export type RunRecord = CaseResult & { case: string; n: number; rep: number; maxRssBytes: number; phase?: PhaseMemory };
 
-/** Peak RSS while the case's timed phases ran (the whole process's peak for runs that did not record it). */
-const phasePeak = (r: RunRecord) => r.phase?.peakBytes ?? r.maxRssBytes;
+/** The largest of a figure over runs, NaN when a run lacks it (runs before it was recorded, or without /proc). */
+const maxOf = (rs: RunRecord[], f: (r: RunRecord) => number | undefined) => {
+  const xs = rs.map(f);
+  return xs.some((x) => x === undefined || Number.isNaN(x)) ? NaN : Math.max(...(xs as number[]));
+};
 
 export interface RunData {
   config: BenchConfig;
@@ -138,10 +141,10 @@ export function summarizeHistory(d: RunData): OperationSummary[] {
         rateVsRaw: perRep(d, op.ours, op.raw, n, rateRatio)!,
         oursMaxRssMiB: Math.max(...ours.map((x) => x.maxRssBytes)) / MiB,
         rawMaxRssMiB: Math.max(...raw.map((x) => x.maxRssBytes)) / MiB,
-        oursPhaseMiB: Math.max(...ours.map(phasePeak)) / MiB,
-        rawPhaseMiB: Math.max(...raw.map(phasePeak)) / MiB,
-        oursAnonMiB: Math.max(...ours.map((x) => x.phase?.anonBytes ?? NaN)) / MiB,
-        oursFileMiB: Math.max(...ours.map((x) => x.phase?.fileBytes ?? NaN)) / MiB,
+        oursPhaseMiB: maxOf(ours, (x) => x.phase?.peakBytes) / MiB,
+        rawPhaseMiB: maxOf(raw, (x) => x.phase?.peakBytes) / MiB,
+        oursAnonMiB: maxOf(ours, (x) => x.phase?.anonBytes) / MiB,
+        oursFileMiB: maxOf(ours, (x) => x.phase?.fileBytes) / MiB,
       });
     }
   }
@@ -156,8 +159,8 @@ export interface PeerSummary {
   slowerThanOurs: Stat | undefined;
   encodedBytes: number;
   maxRssMiB: Stat;
-  /** While the merge ran. */
-  phaseMiB: Stat;
+  /** While the merge ran (undefined when a run did not record it). */
+  phaseMiB: Stat | undefined;
   setupMs: Stat;
   rawLmdbBytes?: number;
   gzipJsonBytes?: number;
@@ -179,7 +182,7 @@ export function summarizePeers(d: RunData): PeerSummary[] {
         slowerThanOurs: c === "merge-ours" ? undefined : perRep(d, c, "merge-ours", n, (x, y) => x.ms / y.ms),
         encodedBytes: median(p.map((x) => x.encodedBytes)),
         maxRssMiB: stat(rs.map((r) => r.maxRssBytes / MiB)),
-        phaseMiB: stat(rs.map((r) => phasePeak(r) / MiB)),
+        phaseMiB: rs.every((r) => r.phase) ? stat(rs.map((r) => r.phase!.peakBytes / MiB)) : undefined,
         setupMs: stat(p.map((x) => x.setupMs)),
       };
       if (p[0].rawLmdbBytes !== undefined) s.rawLmdbBytes = median(p.map((x) => x.rawLmdbBytes!));
@@ -236,8 +239,7 @@ export function targets(d: RunData): TargetRow[] {
     met: reopen === undefined ? undefined : reopen.median <= 2,
   });
   row("LMDB file ≤ 3× raw lmdb of the same records", big, 1_000_000, ratio("append-batched", "raw-batched", big, (x, y) => x.bytes! / y.bytes!), "× raw bytes", (x) => x <= 3);
-  const timed = d.runs.map((r) => phasePeak(r) / GiB);
-  const rssTimed = timed.length > 0 ? stat(timed) : undefined;
+  const rssTimed = d.runs.length > 0 && d.runs.every((r) => r.phase) ? stat(d.runs.map((r) => r.phase!.peakBytes / GiB)) : undefined;
   rows.push({ target: "peak RSS < 1 GiB for any run, while timed", where: "every case, its timed phases", measured: rssTimed, unit: "GiB", met: rssTimed === undefined ? undefined : rssTimed.max < 1 });
   const all = d.runs.map((r) => r.maxRssBytes / GiB);
   const rss = all.length > 0 ? stat(all) : undefined;
@@ -300,7 +302,7 @@ export function renderMarkdown(d: RunData, m: Machine, when: string): string {
   for (const h of hist) {
     const op = OPERATIONS.find((o) => o.ours === h.operation)!;
     lines.push(
-      `| ${op.label} (ceiling: ${op.ceiling}) | ${k(h.n)} | ${int(h.events)} | ${spread(h.oursUsPerEvent)} | ${spread(h.rawUsPerEvent)} | ${int(h.oursEventsPerSecond)} | ${int(h.rawEventsPerSecond)} | ${spread(h.rateVsRaw, 3)} | ${int(h.oursPhaseMiB)} / ${int(h.rawPhaseMiB)} | ${mib(h.oursAnonMiB)} / ${mib(h.oursFileMiB)} | ${int(h.oursMaxRssMiB)} / ${int(h.rawMaxRssMiB)} |`,
+      `| ${op.label} (ceiling: ${op.ceiling}) | ${k(h.n)} | ${int(h.events)} | ${spread(h.oursUsPerEvent)} | ${spread(h.rawUsPerEvent)} | ${int(h.oursEventsPerSecond)} | ${int(h.rawEventsPerSecond)} | ${spread(h.rateVsRaw, 3)} | ${mib(h.oursPhaseMiB)} / ${mib(h.rawPhaseMiB)} | ${mib(h.oursAnonMiB)} / ${mib(h.oursFileMiB)} | ${int(h.oursMaxRssMiB)} / ${int(h.rawMaxRssMiB)} |`,
     );
   }
   lines.push("", "### On disk", "", "| N | our wallet after the batched append | raw lmdb, same events | ratio | our wallet after import (2N events) |", "| ---: | ---: | ---: | ---: | ---: |");
