@@ -100,6 +100,12 @@ export interface StoreOptions {
   trackChanges?: ReadonlySet<string>;
   /** Called after each committed write with the tracked records it touched. */
   onCommit?: (changes: RecordChange[]) => void;
+  /**
+   * Decoded records an overlay holds before it writes them mid-transaction:
+   * a write's (default 50k) and a rebuild's or compaction's (default 100k).
+   * Tests set them tiny, so every fold is written out part way.
+   */
+  overlayRecords?: { write?: number; batch?: number };
 }
 
 const NO_TRACKING: ReadonlySet<string> = new Set();
@@ -208,12 +214,21 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
  * events 50k was ~4% slower.
  */
 const BATCH_OVERLAY_RECORDS = 100_000;
+const WRITE_OVERLAY_RECORDS = 50_000;
 
 function openEnvironment(dir: string): RootDatabase {
+  // overlappingSync off: a committed transactionSync is on disk when it returns.
+  const options = { path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary" } as const;
+  const mapSize = mapReserve();
+  if (mapSize) {
+    try {
+      return open({ ...options, mapSize });
+    } catch {
+      // A refused reserve: lmdb-js's growing map below (a real fault fails there too, and is reported).
+    }
+  }
   try {
-    // overlappingSync off: a committed transactionSync is on disk when it returns.
-    const mapSize = mapReserve();
-    return open({ path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary", ...(mapSize ? { mapSize } : {}) });
+    return open(options);
   } catch (e) {
     throw asStoreError(e, `cannot open the wallet store in ${dir}`);
   }
@@ -438,7 +453,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     let lamport = maxLamport;
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
-    const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING);
+    const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING, opts.overlayRecords?.write ?? WRITE_OVERLAY_RECORDS);
     let pendingBase: typeof base | undefined;
     let pendingSeed: Uint8Array | undefined;
 
@@ -560,7 +575,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     // (all but the base-only facts, which the projections do not hold).
     for (const { key, value } of scan(baseDb.getRange({}), "base records")) if (!tables[(key as Key)[0] as string]?.baseOnly) proj.put(key as Key, value);
     // A rebuild is a batch, not a series of requests: a larger overlay than a request's.
-    const overlay = createOverlay(table, NO_TRACKING, BATCH_OVERLAY_RECORDS);
+    const overlay = createOverlay(table, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
     for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
     for (const e of localEvents()) evolveLocal(overlay.records, e);
     overlay.flush();
@@ -635,7 +650,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     for (const d of Object.keys(frontier)) if (frontier[d] > 0) next.frontier[d] = frontier[d];
     try {
       root.transactionSync(() => {
-        const overlay = createOverlay(baseTable, NO_TRACKING, BATCH_OVERLAY_RECORDS);
+        const overlay = createOverlay(baseTable, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
         for (const e of eventsInCausalOrder(base.frontier)) {
           if (e.seq > seqOf(next.frontier, e.device)) continue;
           for (const d of Object.keys(e.deps)) {

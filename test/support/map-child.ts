@@ -1,6 +1,6 @@
-// A wallet opened, grown and reopened in a process of its own, for limits a
-// test cannot set on itself (ulimit -v). Prints `mapped <n>` (maps of the data
-// file) and `balance <amount>`.
+// A wallet (its exchange already added) opened, grown and reopened in a
+// process of its own, for limits a test cannot set on itself (ulimit -v).
+// Prints `mapped <n>` (maps of the data file) and `balance <amount>`.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openWallet } from "../../src/wallet.ts";
@@ -8,7 +8,6 @@ import { openWallet } from "../../src/wallet.ts";
 const dir = process.argv[2]!;
 const url = "https://ex.test/";
 let wallet = await openWallet({ path: dir, deviceId: "child" });
-await wallet.addExchange({ exchangeBaseUrl: url });
 for (let i = 0; i < 20; i++) {
   const coins = Array.from({ length: 40 }, (_, k) => ({ coinPub: `coin-${i}-${k}-${"x".repeat(40)}`, denomPubHash: "d", value: "KUDOS:1" }));
   await wallet.recordWithdrawal({ exchangeBaseUrl: url, coins });
