@@ -98,9 +98,11 @@ for (;;) {
  */
 export async function startMemorySampler(): Promise<void> {
   if (sampler || statusOf() === undefined) return;
-  sampler = new Worker(SAMPLER, { eval: true, workerData: shared.buffer, execArgv: [] });
-  sampler.unref();
-  await new Promise((resolve) => sampler!.once("online", resolve));
+  const w = new Worker(SAMPLER, { eval: true, workerData: shared.buffer, execArgv: [] });
+  sampler = w;
+  await new Promise((resolve) => w.once("online", resolve));
+  // Only now: an unreferenced thread lets the process end before it is online.
+  w.unref();
 }
 
 function sampleHere(): void {
