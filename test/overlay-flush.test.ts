@@ -15,7 +15,7 @@ import { PROJECTIONS } from "../src/projections/index.ts";
 import { deviceName, historyArb, Simulation } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 20);
-const TINY = { write: 1, batch: 1 };
+const TINY = { write: 1, batch: 1, pending: 1 };
 
 const shared = (s: Store) => s.dumpRecords().filter((r) => r.key[0] !== "upd");
 const open = (path: string, deviceId: string, overlayRecords?: typeof TINY) => openStore({ path, deviceId, projections: PROJECTIONS, overlayRecords });

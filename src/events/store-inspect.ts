@@ -172,9 +172,13 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
         if (v !== undefined && !codec.baseOnly) fold.put(k, v);
       }
       events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
+      // The stored records are folded up to the "projected" clock; what a crash left above it is folded again at the next open.
+      const projected = facts.get("projected") as { clock?: Record<string, number>; localNext?: number } | undefined;
+      const folded = (d: string, s: number) => projected?.clock === undefined || s <= (projected.clock[d] ?? 0);
+      const localFolded = (n: number) => projected?.localNext === undefined || n < projected.localNext;
       attempt("fold of the log", () => {
-        for (const e of events) if (!covered(e.device, e.seq)) for (const p of projections) p.evolveShared?.(fold, e);
-        for (const e of localEvents) for (const p of projections) p.evolveLocal?.(fold, e);
+        for (const e of events) if (!covered(e.device, e.seq) && folded(e.device, e.seq)) for (const p of projections) p.evolveShared?.(fold, e);
+        for (const e of localEvents) if (localFolded(e.n)) for (const p of projections) p.evolveLocal?.(fold, e);
       });
       const want = fold.dump();
       const a = new Map(stored.map((r) => [keyId(r.key), JSON.stringify(r.value)]));

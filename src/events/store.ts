@@ -26,6 +26,7 @@ import { emptyClock, isDeviceId, leq, normalizeClock, seqOf, type VectorClock } 
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
 import { canonicalCopy, encodeEvent, hashOfBytes, logTag, type EncodedEvent } from "./event-codec.ts";
 import { mapReserve } from "./map-reserve.ts";
+import { layered, pendingRecords, type PendingRecord, type PendingRecords } from "./pending-records.ts";
 import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, sealJson, sealTransient, unseal, unsealJson } from "./sealed-value.ts";
@@ -90,7 +91,8 @@ export interface Snapshot {
 const FORMAT = { name: "taler-wallet-engine", version: 2 } as const;
 
 /** Bump when a projection's record layout or meaning changes: reopening then rebuilds. */
-export const PROJECTION_VERSION = 5;
+// 6: projections are checkpointed (meta "projected" says up to which events).
+export const PROJECTION_VERSION = 6;
 
 export interface StoreOptions {
   path: string;
@@ -102,10 +104,12 @@ export interface StoreOptions {
   onCommit?: (changes: RecordChange[]) => void;
   /**
    * Decoded records an overlay holds before it writes them mid-transaction:
-   * a write's (default 50k) and a rebuild's or compaction's (default 100k).
-   * Tests set them tiny, so every fold is written out part way.
+   * a write's (default 50k) and a rebuild's or compaction's (default 100k);
+   * and committed records held in memory before a checkpoint writes them to
+   * LMDB (`pending`, default 20k). Tests set them tiny, so every fold is
+   * written out part way and every commit checkpoints.
    */
-  overlayRecords?: { write?: number; batch?: number };
+  overlayRecords?: { write?: number; batch?: number; pending?: number };
 }
 
 const NO_TRACKING: ReadonlySet<string> = new Set();
@@ -215,6 +219,18 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
  */
 const BATCH_OVERLAY_RECORDS = 100_000;
 const WRITE_OVERLAY_RECORDS = 50_000;
+/**
+ * Committed projection records held in memory (as JSON text) before a
+ * checkpoint writes them to LMDB in the commit that passes this many. A crash
+ * loses at most these, and the next open folds their events again.
+ */
+const PENDING_RECORDS = 20_000;
+
+/** Up to which events the projection records in LMDB are folded (meta "projected"). */
+interface ProjectedMeta {
+  clock: VectorClock;
+  localNext: number;
+}
 
 function openEnvironment(dir: string): RootDatabase {
   // overlappingSync off: a committed transactionSync is on disk when it returns.
@@ -284,29 +300,100 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   };
 
   function* range(prefix: Key): Iterable<{ key: Key; value: Buffer }> {
-    for (const { key, value } of scan(proj.getRange({ start: prefix }), "projection records")) {
+    for (const { key, value } of scan(proj.getRange(prefix.length > 0 ? { start: prefix } : {}), "projection records")) {
       const k = key as Key;
       if (k.length <= prefix.length || !prefix.every((p, i) => k[i] === p)) break;
       yield { key: k, value };
     }
   }
 
-  const table: RecordTable = {
+  /** The projection records in LMDB, as they are there: what a rebuild and a catch-up fold into. */
+  const projTable: RecordTable = {
     get(key) {
       // lmdb's shared read buffer, no copy: the record is decoded before anything else reads.
       const v = proj.getBinaryFast(key) as Buffer | undefined;
       return v === undefined ? undefined : decodeRecord(key, v);
     },
     put(key, value) {
-      const codec = tables[key[0] as string];
-      if (!codec) throw new Error(`no record table ${String(key[0])}`);
-      // Only the overlay's flush puts records, inside a write transaction (see sealTransient).
-      proj.put(key, sealTransient(JSON.stringify(codec.encode(value)), keyId(key)));
+      putStoredText(key, encodeRecord(key, value));
     },
     remove: (key) => void proj.remove(key),
     *range(prefix) {
       for (const { key, value } of range(prefix)) yield { key, value: decodeRecord(key, value) };
     },
+  };
+
+  const encodeRecord = (key: Key, value: unknown): string => {
+    const codec = tables[key[0] as string];
+    if (!codec) throw new Error(`no record table ${String(key[0])}`);
+    return JSON.stringify(codec.encode(value));
+  };
+  // Only inside a write transaction (see sealTransient).
+  const putStoredText = (key: Key, text: string | undefined) => {
+    if (text === undefined) proj.remove(key);
+    else proj.put(key, sealTransient(text, keyId(key)));
+  };
+
+  // ---------------------------------------------------------------- pending records
+
+  // Committed records not yet in LMDB (pending-records.ts); the running write
+  // transaction's own records, adopted into `pending` when it commits; and
+  // whether it has written `pending` out (then LMDB, inside the transaction,
+  // is newer than `pending`, which the commit drops).
+  const pending = pendingRecords();
+  // `limit`: records the transaction holds before writing everything out (Infinity: it cannot write).
+  let txn: { records: PendingRecords; pendingOut: boolean; limit: number } | undefined;
+  const pendingLimit = opts.overlayRecords?.pending ?? PENDING_RECORDS;
+
+  const decodeText = (r: PendingRecord): unknown => tables[r.key[0] as string]!.decode(JSON.parse(r.text!), r.key);
+
+  const pendingOf = (key: Key): PendingRecord | undefined => {
+    if (txn) {
+      const r = txn.records.size > 0 ? txn.records.get(key) : undefined;
+      if (r || txn.pendingOut) return r;
+    }
+    return pending.size > 0 ? pending.get(key) : undefined;
+  };
+
+  const pendingWithPrefix = (prefix: Key): PendingRecord[] => {
+    const older = txn?.pendingOut || pending.size === 0 ? [] : pending.withPrefix(prefix);
+    const newer = txn && txn.records.size > 0 ? txn.records.withPrefix(prefix) : [];
+    if (newer.length === 0) return older;
+    if (older.length === 0) return newer;
+    const byId = new Map(older.map((r) => [keyId(r.key), r]));
+    for (const r of newer) byId.set(keyId(r.key), r);
+    return [...byId.values()].sort((a, b) => compareKeys(a.key, b.key));
+  };
+
+  /** Inside a write transaction: every pending record and the transaction's own into LMDB. */
+  function writePendingOut() {
+    const t = txn!;
+    if (!t.pendingOut) for (const r of pending.values()) putStoredText(r.key, r.text);
+    t.pendingOut = true;
+    for (const r of t.records.values()) putStoredText(r.key, r.text);
+    t.records.clear();
+  }
+
+  const projectedNow = (clock: VectorClock, next: number): ProjectedMeta => ({ clock: normalizeClock(clock), localNext: next });
+
+  /** The projection records as the engine sees them: the transaction's, then the pending ones, then LMDB's. */
+  const table: RecordTable = {
+    get(key) {
+      const r = pendingOf(key);
+      if (r) return r.text === undefined ? undefined : decodeText(r);
+      return projTable.get(key);
+    },
+    // Once a transaction has written everything out (a checkpoint), LMDB is its layer: it writes through.
+    put(key, value) {
+      if (!txn || txn.pendingOut) return projTable.put(key, value);
+      txn.records.set(key, encodeRecord(key, value));
+      if (txn.records.size > txn.limit) writePendingOut();
+    },
+    remove(key) {
+      if (!txn || txn.pendingOut) return projTable.remove(key);
+      txn.records.set(key, undefined);
+    },
+    range: (prefix) => layered(projTable.range(prefix), pendingWithPrefix(prefix), decodeText),
   };
 
   /** The base's records, read and written like the projections' (same codecs, same checksums). */
@@ -454,6 +541,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING, opts.overlayRecords?.write ?? WRITE_OVERLAY_RECORDS);
+    const own = { records: pendingRecords(), pendingOut: false, limit: pendingLimit };
     let pendingBase: typeof base | undefined;
     let pendingSeed: Uint8Array | undefined;
 
@@ -538,6 +626,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     };
 
     inWrite = true;
+    txn = own;
     let result: T;
     let changes: RecordChange[] = [];
     try {
@@ -545,6 +634,11 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
         const r = fn(tx);
         overlay.flush();
         changes = overlay.changes();
+        // A checkpoint: the pending records and this transaction's into LMDB, with the clock they are folded up to.
+        if (own.pendingOut || pending.size + own.records.size > pendingLimit) {
+          writePendingOut();
+          putMeta("projected", projectedNow(clockOf(heads, staged), nextLocal));
+        }
         for (const [d, h] of staged) putMeta(head(d), h);
         if (lamport !== maxLamport) putMeta("lamport", lamport);
         if (nextLocal !== localNext) putMeta("localNext", nextLocal);
@@ -554,7 +648,10 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       throw e instanceof WalletError ? e : writeFailure(e);
     } finally {
       inWrite = false;
+      txn = undefined;
     }
+    if (own.pendingOut) pending.clear();
+    pending.adopt(own.records);
     for (const [d, h] of staged) heads.set(d, h);
     if (pendingBase) base = pendingBase;
     if (pendingSeed) rootSeed = pendingSeed;
@@ -570,12 +667,17 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
    * the local events.
    */
   function refold(b: typeof base) {
+    // Everything is folded again from the log: what is pending (and this transaction's records) is superseded.
+    if (txn) {
+      txn.pendingOut = true;
+      txn.records.clear();
+    }
     for (const key of [...scan(proj.getKeys({}), "projection records")]) proj.remove(key as Key);
     // Base records are sealed under the same key tags as projection records: the bytes copy as they are
     // (all but the base-only facts, which the projections do not hold).
     for (const { key, value } of scan(baseDb.getRange({}), "base records")) if (!tables[(key as Key)[0] as string]?.baseOnly) proj.put(key as Key, value);
     // A rebuild is a batch, not a series of requests: a larger overlay than a request's.
-    const overlay = createOverlay(table, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
+    const overlay = createOverlay(projTable, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
     for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
     for (const e of localEvents()) evolveLocal(overlay.records, e);
     overlay.flush();
@@ -586,9 +688,52 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
       root.transactionSync(() => {
         refold(base);
         putMeta("projectionVersion", PROJECTION_VERSION);
+        putMeta("projected", projectedNow(clockOf(heads), localNext));
       });
     } catch (e) {
       throw e instanceof WalletError ? e : writeFailure(e);
+    }
+    pending.clear();
+  }
+
+  /** Writes every pending record to LMDB with the clock they are folded up to. */
+  function checkpoint() {
+    root.transactionSync(() => {
+      for (const r of pending.values()) putStoredText(r.key, r.text);
+      putMeta("projected", projectedNow(clockOf(heads), localNext));
+    });
+    pending.clear();
+  }
+
+  /**
+   * At open: folds what the projection records in LMDB lack, the events a crash
+   * left pending (those above the "projected" clock, local ones from its
+   * localNext). Any causal order folds to the same records (the merge laws).
+   * The fold goes to memory first and then to LMDB if it can: a wallet on a
+   * full disk still opens, its records pending.
+   */
+  function catchUp() {
+    const p = getMeta<ProjectedMeta>("projected");
+    if (p === undefined || typeof p.clock !== "object" || p.clock === null || !Number.isSafeInteger(p.localNext)) return rebuild();
+    const behind = [...heads].some(([d, h]) => h.seq > seqOf(p.clock, d)) || p.localNext < localNext;
+    if (!behind) return;
+    const folded = { records: pendingRecords(), pendingOut: false, limit: Infinity };
+    txn = folded;
+    try {
+      const overlay = createOverlay(table, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
+      for (const e of eventsInCausalOrder(p.clock)) evolveShared(overlay.records, e);
+      for (const { key, value } of scan(local.getRange({ start: p.localNext }), "local events")) {
+        evolveLocal(overlay.records, unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`));
+      }
+      overlay.flush();
+    } finally {
+      txn = undefined;
+    }
+    pending.adopt(folded.records);
+    try {
+      checkpoint();
+    } catch {
+      // Kept in memory: the next checkpoint (or the next open) writes them.
     }
   }
 
@@ -680,6 +825,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
   }
 
   if (getMeta<number>("projectionVersion") !== PROJECTION_VERSION) rebuild();
+  else catchUp();
 
   return {
     deviceId,
@@ -710,10 +856,17 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     },
     compact,
     snapshot,
-    dumpRecords: () => [...scan(proj.getRange({}), "projection records")].map(({ key, value }) => ({ key: key as Key, value: plainView(decodeRecord(key as Key, value)) })),
+    dumpRecords: () => [...table.range([])].map(({ key, value }) => ({ key, value: plainView(value) })),
     async close() {
       if (closed) return;
       closed = true;
+      if (pending.size > 0) {
+        try {
+          checkpoint();
+        } catch {
+          // The next open folds these events again.
+        }
+      }
       await root.close();
       await lock.release();
     },
