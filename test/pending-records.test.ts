@@ -4,20 +4,16 @@
 // the checkpoints, the records read the same; a crash image (the files as they
 // are between commits, records pending) passes verifyStore and, opened, folds
 // the missing events again to the same records.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { verifyStore } from "../src/engine/verify-store.ts";
-import { openStore, type Store } from "../src/events/store.ts";
 import { exportFrom, importInto } from "../src/merge/log-merge.ts";
-import { PROJECTIONS } from "../src/projections/index.ts";
-import { deviceName, historyArb, Simulation } from "../src/testing/index.ts";
+import { historyArb } from "../src/testing/index.ts";
+import { withPlayedDevices } from "./support/played-devices.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 15);
-
-const open = (path: string, deviceId: string, pending?: number) => openStore({ path, deviceId, projections: PROJECTIONS, overlayRecords: { pending } });
 
 /** The data files as a crash would leave them now (no commit is running): marker and data file, not the locks. */
 function crashImage(from: string, to: string) {
@@ -31,21 +27,11 @@ describe("pending projection records", () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(historyArb({ devices: 3, minSteps: 5, maxSteps: 25 }), fc.integer({ min: 1, max: 40 }), async (h, limit) => {
-          const root = mkdtempSync(join(tmpdir(), "pending-records-"));
-          const stores: Store[] = [];
-          const opened = async (s: Promise<Store>) => {
-            const x = await s;
-            stores.push(x);
-            return x;
-          };
-          try {
-            const sim = await Simulation.play(h, { dir: join(root, "sim") });
-            await sim.close();
-            const devices = await Promise.all([0, 1, 2].map((i) => opened(open(join(root, "sim", deviceName(i)), deviceName(i)))));
-            // Never checkpoints before close; checkpoints every commit; checkpoints now and then.
-            const lazy = await opened(open(join(root, "lazy"), "merged"));
-            const eager = await opened(open(join(root, "eager"), "merged", 1));
-            const some = await opened(open(join(root, "some"), "merged", limit));
+          await withPlayedDevices(h, "pending-records", async ({ root, devices, open, close }) => {
+            // Never checkpoints before close (a limit above any history here); checkpoints every commit; now and then.
+            const lazy = await open(join(root, "lazy"), "merged", { pending: 1_000_000 });
+            const eager = await open(join(root, "eager"), "merged", { pending: 1 });
+            const some = await open(join(root, "some"), "merged", { pending: limit });
             for (const d of devices) {
               // One event at a time: many commits, records pending across them.
               for (const e of exportFrom(d, lazy.clock())) for (const s of [lazy, eager, some]) s.write((tx) => importInto(tx, [e]));
@@ -56,21 +42,17 @@ describe("pending projection records", () => {
 
             crashImage(join(root, "lazy"), join(root, "crashed"));
             expect(await verifyStore(join(root, "crashed"))).toMatchObject({ ok: true });
-            const crashed = await opened(open(join(root, "crashed"), "merged"));
+            const crashed = await open(join(root, "crashed"), "merged");
             expect(crashed.dumpRecords()).toEqual(want);
             crashed.rebuild();
             expect(crashed.dumpRecords()).toEqual(want);
 
             // A clean close writes what is pending: reopened, nothing is left to fold.
-            await lazy.close();
-            stores.splice(stores.indexOf(lazy), 1);
+            await close(lazy);
             expect(await verifyStore(join(root, "lazy"))).toMatchObject({ ok: true });
-            const reopened = await opened(open(join(root, "lazy"), "merged"));
+            const reopened = await open(join(root, "lazy"), "merged");
             expect(reopened.dumpRecords()).toEqual(want);
-          } finally {
-            for (const s of stores) await s.close();
-            rmSync(root, { recursive: true, force: true });
-          }
+          });
         }),
         { numRuns: RUNS },
       );
