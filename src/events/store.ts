@@ -489,8 +489,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     }
   }
 
-  function* localEvents(): Iterable<LocalEvent> {
-    for (const { key, value } of scan(local.getRange({}), "local events")) yield unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`);
+  /** The device-local events, from number `from` on. */
+  function* localEvents(from = 1): Iterable<LocalEvent> {
+    for (const { key, value } of scan(local.getRange({ start: from }), "local events")) yield unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`);
   }
 
   /** The stored head of each device must be the hash of its newest stored event: the chain is whole at its ends. */
@@ -727,9 +728,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     try {
       const overlay = createOverlay(table, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
       for (const e of eventsInCausalOrder(p.clock)) evolveShared(overlay.records, e);
-      for (const { key, value } of scan(local.getRange({ start: p.localNext }), "local events")) {
-        evolveLocal(overlay.records, unsealJson<LocalEvent>(value, `local:${String(key)}`, `local event ${String(key)}`));
-      }
+      for (const e of localEvents(p.localNext)) evolveLocal(overlay.records, e);
       overlay.flush();
     } finally {
       txn = undefined;
@@ -845,7 +844,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     getEvent,
     rangeOfDevice,
     eventsInCausalOrder,
-    localEvents,
+    localEvents: () => localEvents(),
     eventCount: () => [...heads.values()].reduce((n, h) => n + h.seq, 0),
     rebuild,
     baseFrontier: () => normalizeClock(base.frontier),
