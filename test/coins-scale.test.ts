@@ -262,8 +262,8 @@ describe(`a wallet holding ${COINS.toLocaleString("en")} coins`, () => {
     const before = await w.dumpProjections();
     await w.close();
     // Pretend the projections were written by another engine version.
-    const env = open({ path: join(path, "wallet.mdb"), maxDbs: 12 });
-    await env.openDB({ name: "meta", encoding: "binary" }).put("projectionVersion", sealJson(-1, "meta:projectionVersion"));
+    const env = open({ path: join(path, "projections.mdb"), maxDbs: 12 });
+    await env.openDB({ name: "meta", encoding: "binary" }).put("projectionVersion", sealJson(-1, "cache:projectionVersion"));
     await env.close();
 
     const reopened = await counter.during(() => timed(() => openWallet({ path })));

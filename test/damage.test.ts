@@ -189,7 +189,7 @@ describe("deliberate damage", () => {
   }
   /** Rewrites the stored coin record's value with lmdb directly; `reseal` recomputes the checksum as a forger would. */
   async function editCoin(path: string, value: string, reseal: boolean) {
-    const env = open({ path: join(path, "wallet.mdb"), maxDbs: 8, encoding: "binary" });
+    const env = open({ path: join(path, "projections.mdb"), maxDbs: 8, encoding: "binary" });
     const proj = env.openDB({ name: "proj", encoding: "binary" });
     const stored = proj.get(["coin", "coin"]) as Buffer;
     const record = JSON.parse(stored.subarray(4).toString("utf8")) as unknown[];
@@ -258,7 +258,7 @@ describe("deliberate damage", () => {
   // BigInt and throws a RangeError) escape from its range reads: the caller gets internal-error.
   it("a record key whose first byte is damaged (lmdb-js cannot decode it) is store-corrupt, not internal-error", async () => {
     const path = await wallet();
-    const env = open({ path: join(path, "wallet.mdb"), maxDbs: 8, encoding: "binary" });
+    const env = open({ path: join(path, "projections.mdb"), maxDbs: 8, encoding: "binary" });
     const raw = env.openDB({ name: "proj", encoding: "binary", keyEncoding: "binary" });
     // The first key that a damaged first byte makes undecodable (as seeded byte flips found in a soak run).
     const undecodable = (k: Buffer) => {

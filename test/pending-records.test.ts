@@ -15,10 +15,10 @@ import { withPlayedDevices } from "./support/played-devices.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 15);
 
-/** The data files as a crash would leave them now (no commit is running): marker and data file, not the locks. */
+/** The data files as a crash would leave them now (no commit is running): marker and data files, not the locks. */
 function crashImage(from: string, to: string) {
   mkdirSync(to, { recursive: true });
-  for (const f of ["WALLET", "wallet.mdb"]) copyFileSync(join(from, f), join(to, f));
+  for (const f of ["WALLET", "wallet.mdb", "projections.mdb"]) copyFileSync(join(from, f), join(to, f));
 }
 
 describe("pending projection records", () => {

@@ -7,11 +7,13 @@
 // accepted. Now every field of every request is type-checked, ids and URLs
 // are bounded below LMDB's key size, and file-system failures have codes.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { open } from "lmdb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES, WalletError } from "../src/errors.ts";
 import type { WalletEvent } from "../src/events/envelope.ts";
+import { unsealJson } from "../src/events/sealed-value.ts";
 import { operations } from "../src/ops/index.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
 import { openWallet, type Wallet } from "../src/wallet.ts";
@@ -336,6 +338,44 @@ describe("file-system failures have codes", () => {
       expect(await v.exportEvents()).toHaveLength(afterAgain.length + 1);
       const dump = await v.dumpProjections();
       await v.rebuild();
+      expect(await v.dumpProjections()).toEqual(dump);
+      await v.close();
+    } finally {
+      fs.unmount();
+    }
+  });
+
+  it("a full disk under projections.mdb only: every request still commits its events, and the records are folded in memory from the log", async (ctx) => {
+    const fs = mountTmpfs(256);
+    if (typeof fs === "string") {
+      console.log(`skipped: ${fs}`);
+      return ctx.skip();
+    }
+    const path = fresh();
+    try {
+      // The cache's data file on the small file system, the log's beside the test's other files.
+      mkdirSync(path, { recursive: true });
+      symlinkSync(join(fs.dir, "projections.mdb"), join(path, "projections.mdb"));
+      let v = await openWallet({ path, now: () => NOW });
+      await v.addExchange({ exchangeBaseUrl: EX });
+      let coins = 0;
+      for (let i = 0; i < 30; i++) {
+        // 100 coins a request: pending records pass the checkpoint limit every few requests.
+        await v.recordWithdrawal({ exchangeBaseUrl: EX, coins: Array.from({ length: 100 }, (_, k) => ({ coinPub: `c${i}-${k}-${"x".repeat(40)}`, denomPubHash: "d", value: "KUDOS:1" })) });
+        coins += 100;
+        expect(await v.getBalances()).toEqual({ balances: [{ currency: "KUDOS", available: `KUDOS:${coins}`, pendingIncoming: "KUDOS:0" }] });
+      }
+      const dump = await v.dumpProjections();
+      const log = await v.exportEvents();
+      await v.close();
+      // The cache is behind the log: its checkpoints failed, and no request did.
+      const env = open({ path: join(path, "projections.mdb"), readOnly: true, maxDbs: 8 });
+      const projected = unsealJson<{ clock: Record<string, number> }>(env.openDB({ name: "meta", encoding: "binary" }).get("projected") as Buffer, "cache:projected", "projected");
+      await env.close();
+      expect(Object.values(projected.clock).reduce((a, b) => a + b, 0)).toBeLessThan(log.length);
+      // Reopened on the same full file system, the missing events are folded again into memory.
+      v = await openWallet({ path, now: () => NOW });
+      expect(await v.exportEvents()).toEqual(log);
       expect(await v.dumpProjections()).toEqual(dump);
       await v.close();
     } finally {

@@ -192,7 +192,7 @@ const apart: History = withToString({
 async function tamper(sim: Simulation, d: number, edit: (proj: { put(k: (string | number)[], json: unknown): unknown; remove(k: (string | number)[]): unknown }) => Promise<void>) {
   await sim.wallets[d].close();
   const path = join(sim.dir, deviceName(d));
-  const env = open({ path: join(path, "wallet.mdb"), maxDbs: 12 });
+  const env = open({ path: join(path, "projections.mdb"), maxDbs: 12 });
   const db = env.openDB({ name: "proj", encoding: "binary" });
   await edit({ put: (k, json) => db.put(k, sealJson(json, keyId(k))), remove: (k) => db.remove(k) });
   await env.close();

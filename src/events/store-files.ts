@@ -1,7 +1,9 @@
 // The files of a wallet directory, checked before LMDB touches them:
 //
-//   wallet.mdb        LMDB data file
+//   wallet.mdb        LMDB data file: the log, device-local events, meta, the base
 //   wallet.mdb-lock   LMDB's reader table
+//   projections.mdb   LMDB data file of the projection records, a cache of the
+//                     fold of wallet.mdb (and its -lock); rebuilt when missing
 //   WALLET            our marker: this directory holds a wallet (device id, format)
 //
 // lmdb-js crashes the whole process (SIGSEGV or SIGBUS) instead of throwing
@@ -13,6 +15,13 @@ import { WalletError } from "../errors.ts";
 import { asStoreError } from "./store-errors.ts";
 
 export const DATA_FILE = "wallet.mdb";
+/**
+ * The projection records live in an environment of their own: a checkpoint
+ * rewrites leaves all over the coin tree and frees as many pages, and in the
+ * log's file LMDB's free list then cost every later durable commit in
+ * proportion to its length.
+ */
+export const PROJECTIONS_FILE = "projections.mdb";
 export const MARKER_FILE = "WALLET";
 
 export interface Marker {
@@ -102,14 +111,14 @@ export function dataFileSize(dir: string): number | undefined {
   }
 }
 
-/** The lock file LMDB keeps beside the data file must be a file (a directory there crashes lmdb). */
-export function checkLockFile(dir: string): void {
+/** The lock file LMDB keeps beside a data file must be a file (a directory there crashes lmdb). */
+export function checkLockFile(dir: string, dataFile = DATA_FILE): void {
   try {
-    const st = statSync(join(dir, `${DATA_FILE}-lock`));
-    if (!st.isFile()) throw new WalletError("store-corrupt", `${join(dir, `${DATA_FILE}-lock`)} is not a file`);
+    const st = statSync(join(dir, `${dataFile}-lock`));
+    if (!st.isFile()) throw new WalletError("store-corrupt", `${join(dir, `${dataFile}-lock`)} is not a file`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw asStoreError(e, `cannot read ${join(dir, `${DATA_FILE}-lock`)}`);
+    throw asStoreError(e, `cannot read ${join(dir, `${dataFile}-lock`)}`);
   }
 }
 
@@ -127,8 +136,8 @@ const NO_PAGE = 0xffffffffffffffffn;
  * (LMDB's own comment: the free list can hold the final pages), so that is not
  * checked. Damage inside pages is for verifyStore.
  */
-export function checkDataFile(dir: string): void {
-  const file = join(dir, DATA_FILE);
+export function checkDataFile(dir: string, dataFile = DATA_FILE): void {
+  const file = join(dir, dataFile);
   let fd: number;
   try {
     fd = openSync(file, "r");

@@ -2,6 +2,7 @@
 // event's envelope and hash chain, every record's decoding, and the
 // projections against a fold of the log. It may meet pages so damaged that
 // lmdb-js crashes the process: run it in a child process (verifyStore does).
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { isWalletError } from "../errors.ts";
@@ -9,7 +10,8 @@ import { validateSharedEvent, type LocalEvent, type SharedEvent } from "./envelo
 import { canonicalEventText, hashOfBytes } from "./event-codec.ts";
 import { keyId, memoryRecords, plainView, tablesOf, type Key, type Projection } from "./records.ts";
 import { unseal, unsealJson } from "./sealed-value.ts";
-import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, readMarker } from "./store-files.ts";
+import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, PROJECTIONS_FILE, readMarker } from "./store-files.ts";
+import { PROJECTION_VERSION } from "./store.ts";
 
 export interface InspectReport {
   ok: boolean;
@@ -20,9 +22,9 @@ export interface InspectReport {
 }
 
 const MAX_PROBLEMS = 100;
-const DATABASES = ["local", "log", "meta", "proj"] as const;
-/** Opened (so created) by every engine since compaction; a store written before it lacks it. */
-const OPTIONAL_DATABASES = ["base"] as const;
+const DATABASES = ["local", "log", "meta"] as const;
+/** "base": opened (so created) by every engine since compaction. "proj": where projections lived before projections.mdb. */
+const OPTIONAL_DATABASES = ["base", "proj"] as const;
 
 /** Walks the store in `dir` and reports what is damaged; never writes. */
 export async function inspectStore(dir: string, projections: Projection[]): Promise<InspectReport> {
@@ -50,7 +52,15 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
   attempt("data file", () => checkDataFile(dir));
   if (problems.length > 0) return report(0, 0);
 
+  // The projections' cache: checked against the log when it is there and this engine's; otherwise the next open folds it anew.
+  const cacheThere = existsSync(join(dir, PROJECTIONS_FILE));
+  if (cacheThere) {
+    attempt("projections lock file", () => checkLockFile(dir, PROJECTIONS_FILE));
+    attempt("projections file", () => checkDataFile(dir, PROJECTIONS_FILE));
+    if (problems.length > 0) return report(0, 0);
+  }
   const env = open({ path: join(dir, DATA_FILE), readOnly: true, encoding: "binary", maxDbs: 8 });
+  const cacheEnv = cacheThere ? open({ path: join(dir, PROJECTIONS_FILE), readOnly: true, encoding: "binary", maxDbs: 8 }) : undefined;
   try {
     // The named databases are the root's only keys. A damaged root page can show another tree instead,
     // whose walk would find nothing wrong because it finds nothing at all.
@@ -63,7 +73,12 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
     const meta = db("meta");
     const log = db("log");
     const local = db("local");
-    const proj = db("proj");
+    const cacheDb = (name: string) => cacheEnv?.openDB({ name, encoding: "binary" });
+    const proj = cacheDb("proj");
+    const cacheFacts = new Map<string, unknown>();
+    for (const { key, value } of cacheDb("meta")?.getRange({}) ?? []) {
+      cacheFacts.set(String(key), attempt(`projections meta ${JSON.stringify(key)}`, () => unsealJson<unknown>(value, `cache:${String(key)}`, `projections meta ${JSON.stringify(key)}`)));
+    }
     const baseDb = names.includes("base") ? db("base") : undefined;
     const tables = tablesOf(projections);
 
@@ -144,9 +159,11 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       if (e) localEvents.push(e);
     }
 
-    // The stored projections, decoded; then a fold of the log, which they must equal.
+    // The stored projections, decoded; then a fold of the log, which they must equal. A cache of another
+    // wallet or layout, or one never written, is not compared: the next open folds it again.
     const stored: { key: Key; value: unknown }[] = [];
-    for (const { key, value } of proj.getRange({})) {
+    const current = cacheFacts.get("projectionVersion") === PROJECTION_VERSION && cacheFacts.get("owner") === facts.get("walletId") && cacheFacts.has("projected");
+    for (const { key, value } of current ? proj!.getRange({}) : []) {
       const k = key as Key;
       const where = `record ${JSON.stringify(k)}`;
       const codec = tables[k[0] as string];
@@ -157,7 +174,7 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       const v = attempt(where, () => plainView(codec.decode(unsealJson(value, keyId(k), where), k)));
       if (v !== undefined) stored.push({ key: k, value: v });
     }
-    if (problems.length === 0) {
+    if (problems.length === 0 && current) {
       const fold = memoryRecords(tables);
       for (const { key, value } of baseDb?.getRange({}) ?? []) {
         const k = key as Key;
@@ -173,7 +190,7 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       }
       events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
       // The stored records are folded up to the "projected" clock; what a crash left above it is folded again at the next open.
-      const projected = facts.get("projected") as { clock?: Record<string, number>; localNext?: number } | undefined;
+      const projected = cacheFacts.get("projected") as { clock?: Record<string, number>; localNext?: number } | undefined;
       const folded = (d: string, s: number) => projected?.clock === undefined || s <= (projected.clock[d] ?? 0);
       const localFolded = (n: number) => projected?.localNext === undefined || n < projected.localNext;
       attempt("fold of the log", () => {
@@ -188,6 +205,7 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
     }
     return report(events.length, stored.length);
   } finally {
+    await cacheEnv?.close();
     await env.close();
   }
 }

@@ -1,11 +1,17 @@
-// The event store on LMDB: one environment per wallet directory.
+// The event store on LMDB: two environments per wallet directory.
 //
+// wallet.mdb, the facts:
 //   log     [device, seq] → sealed canonical JSON of the event   the shared log, keyed by dot
 //   local   n → sealed JSON LocalEvent                           device-local events, own sequence
 //   meta    key → sealed JSON                                    format, device id, root seed, heads
-//   proj    [table, ...key] → sealed JSON record                 materialized projections
 //   base    [table, ...key] → sealed JSON record                 the shared records folded from the events at or
 //                                                                below the base frontier (compaction, snapshots)
+// projections.mdb, a cache of their fold (store-files.ts says why it is apart):
+//   proj    [table, ...key] → sealed JSON record                 materialized projections
+//   meta    "projected", "projectionVersion", "owner"            up to which events the records are folded, and for whom
+//
+// A write commits wallet.mdb first and projections.mdb after it (the cache's
+// transaction encloses the log's): the cache never claims events the log lacks.
 //
 // Every value is sealed with a CRC-32 (sealed-value.ts), so damage on disk is
 // refused instead of read. An event is stored as the very bytes its hash is
@@ -15,7 +21,7 @@
 // one LMDB transaction, records through an overlay (each record decoded,
 // changed in place, encoded and written once), heads written once at the end.
 // Only one writer may hold a directory (store-lock.ts).
-import { statfsSync } from "node:fs";
+import { rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
@@ -31,7 +37,7 @@ import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, sealJson, sealTransient, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
-import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, readMarker, writeMarker } from "./store-files.ts";
+import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, PROJECTIONS_FILE, readMarker, writeMarker } from "./store-files.ts";
 import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
 
 export type { Key, Projection, RecordChange, Records } from "./records.ts";
@@ -92,7 +98,8 @@ const FORMAT = { name: "taler-wallet-engine", version: 2 } as const;
 
 /** Bump when a projection's record layout or meaning changes: reopening then rebuilds. */
 // 6: projections are checkpointed (meta "projected" says up to which events).
-export const PROJECTION_VERSION = 6;
+// 7: projections live in projections.mdb.
+export const PROJECTION_VERSION = 7;
 
 export interface StoreOptions {
   path: string;
@@ -202,14 +209,38 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   checkDataFile(dir);
   const lock = await acquireWriterLock(dir);
   let root: RootDatabase | undefined;
+  let cache: RootDatabase | undefined;
   try {
     root = openEnvironment(dir);
-    return await openOn(root, lock, opts, marker !== undefined);
+    cache = openCache(dir);
+    return await openOn(root, cache, lock, opts, marker !== undefined);
   } catch (e) {
+    await cache?.close().catch(() => {});
     await root?.close().catch(() => {});
     await lock.release();
     throw asStoreError(e, `cannot open the wallet store in ${dir}`);
   }
+}
+
+/**
+ * The projections' environment. It only caches a fold of wallet.mdb, so one
+ * whose header fails the checks is removed and folded again, where damage to
+ * wallet.mdb is refused.
+ */
+function openCache(dir: string): RootDatabase {
+  checkLockFile(dir, PROJECTIONS_FILE);
+  try {
+    checkDataFile(dir, PROJECTIONS_FILE);
+  } catch (e) {
+    if (!(e instanceof WalletError) || e.code !== "store-corrupt") throw e;
+    try {
+      rmSync(join(dir, PROJECTIONS_FILE), { force: true });
+      rmSync(join(dir, `${PROJECTIONS_FILE}-lock`), { force: true });
+    } catch (r) {
+      throw asStoreError(r, `cannot remove the damaged ${join(dir, PROJECTIONS_FILE)}`);
+    }
+  }
+  return openEnvironment(dir, PROJECTIONS_FILE);
 }
 
 /**
@@ -237,9 +268,9 @@ interface ProjectedMeta {
   localNext: number;
 }
 
-function openEnvironment(dir: string): RootDatabase {
+function openEnvironment(dir: string, file = DATA_FILE): RootDatabase {
   // overlappingSync off: a committed transactionSync is on disk when it returns.
-  const options = { path: join(dir, DATA_FILE), overlappingSync: false, maxDbs: 8, encoding: "binary" } as const;
+  const options = { path: join(dir, file), overlappingSync: false, maxDbs: 8, encoding: "binary" } as const;
   const mapSize = mapReserve();
   if (mapSize) {
     try {
@@ -255,14 +286,15 @@ function openEnvironment(dir: string): RootDatabase {
   }
 }
 
-async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, hasMarker: boolean): Promise<Store> {
+async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock, opts: StoreOptions, hasMarker: boolean): Promise<Store> {
   const dir = opts.path;
   const db = (name: string) => root.openDB({ name, encoding: "binary" }) as Database<Buffer, Key | string | number>;
   const log = db("log");
   const local = db("local");
   const meta = db("meta");
-  const proj = db("proj");
   const baseDb = db("base");
+  const proj = cache.openDB({ name: "proj", encoding: "binary" }) as Database<Buffer, Key | string | number>;
+  const cacheMeta = cache.openDB({ name: "meta", encoding: "binary" }) as Database<Buffer, string>;
   const tables: RecordTables = tablesOf(opts.projections);
   const projections = opts.projections;
 
@@ -271,6 +303,12 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     return v === undefined ? undefined : unsealJson<T>(v, tagOf(key), `meta ${JSON.stringify(key)}`);
   };
   const putMeta = (key: Key | string, v: unknown) => void meta.put(key, sealJson(v, tagOf(key)));
+  const getCacheMeta = <T>(key: string): T | undefined => {
+    const v = cacheMeta.get(key);
+    return v === undefined ? undefined : unsealJson<T>(v, `cache:${key}`, `projections meta ${JSON.stringify(key)}`);
+  };
+  // Only inside a transaction on `cache`.
+  const putCacheMeta = (key: string, v: unknown) => void cacheMeta.put(key, sealJson(v, `cache:${key}`));
 
   const init = initMeta(root, getMeta, putMeta, log, opts);
   const deviceId = init.deviceId;
@@ -633,38 +671,53 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
     inWrite = true;
     txn = own;
-    let result: T;
+    let result: T | undefined;
     let changes: RecordChange[] = [];
+    let logCommitted = false;
+    let cacheFailed = false;
     try {
-      result = root.transactionSync(() => {
-        const r = fn(tx);
-        overlay.flush();
-        changes = overlay.changes();
-        // A checkpoint: the pending records and this transaction's into LMDB, with the clock they are folded up to.
-        if (own.pendingOut || pending.size + own.records.size > pendingLimit) {
-          writePendingOut();
-          putMeta("projected", projectedNow(clockOf(heads, staged), nextLocal));
-        }
-        for (const [d, h] of staged) putMeta(head(d), h);
-        if (lamport !== maxLamport) putMeta("lamport", lamport);
-        if (nextLocal !== localNext) putMeta("localNext", nextLocal);
+      // The cache's transaction encloses the log's, so the log commits first: records
+      // written through to the cache never describe events a failed commit dropped.
+      result = cache.transactionSync(() => {
+        const r = root.transactionSync(() => {
+          const r = fn(tx);
+          overlay.flush();
+          changes = overlay.changes();
+          // A checkpoint: the pending records and this transaction's into the cache, with the clock they are folded up to.
+          if (own.pendingOut || pending.size + own.records.size > pendingLimit) {
+            writePendingOut();
+            putCacheMeta("projected", projectedNow(clockOf(heads, staged), nextLocal));
+          }
+          for (const [d, h] of staged) putMeta(head(d), h);
+          if (lamport !== maxLamport) putMeta("lamport", lamport);
+          if (nextLocal !== localNext) putMeta("localNext", nextLocal);
+          return r;
+        });
+        logCommitted = true;
         return r;
       });
     } catch (e) {
-      throw e instanceof WalletError ? e : writeFailure(e);
+      if (!logCommitted) throw e instanceof WalletError ? e : writeFailure(e);
+      // The events are committed; only the cache's commit failed, and the cache is as it was.
+      cacheFailed = true;
     } finally {
       inWrite = false;
       txn = undefined;
     }
-    if (own.pendingOut) pending.clear();
-    pending.adopt(own.records);
+    if (cacheFailed) pending.clear();
+    else {
+      if (own.pendingOut) pending.clear();
+      pending.adopt(own.records);
+    }
     for (const [d, h] of staged) heads.set(d, h);
     if (pendingBase) base = pendingBase;
     if (pendingSeed) rootSeed = pendingSeed;
     maxLamport = lamport;
     localNext = nextLocal;
+    // What the failed cache commit held is folded again from the log, into memory.
+    if (cacheFailed) catchUp();
     opts.onCommit?.(changes);
-    return result;
+    return result as T;
   }
 
   /**
@@ -691,10 +744,11 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   function rebuild() {
     try {
-      root.transactionSync(() => {
+      cache.transactionSync(() => {
         refold(base);
-        putMeta("projectionVersion", PROJECTION_VERSION);
-        putMeta("projected", projectedNow(clockOf(heads), localNext));
+        putCacheMeta("projectionVersion", PROJECTION_VERSION);
+        putCacheMeta("owner", owner);
+        putCacheMeta("projected", projectedNow(clockOf(heads), localNext));
       });
     } catch (e) {
       throw e instanceof WalletError ? e : writeFailure(e);
@@ -704,9 +758,9 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
 
   /** Writes every pending record to LMDB with the clock they are folded up to. */
   function checkpoint() {
-    root.transactionSync(() => {
+    cache.transactionSync(() => {
       for (const r of pending.values()) putStoredText(r.key, r.text);
-      putMeta("projected", projectedNow(clockOf(heads), localNext));
+      putCacheMeta("projected", projectedNow(clockOf(heads), localNext));
     });
     pending.clear();
   }
@@ -719,8 +773,10 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
    * full disk still opens, its records pending.
    */
   function catchUp() {
-    const p = getMeta<ProjectedMeta>("projected");
+    const p = getCacheMeta<ProjectedMeta>("projected");
     if (p === undefined || typeof p.clock !== "object" || p.clock === null || !Number.isSafeInteger(p.localNext)) return rebuild();
+    // A cache folded beyond this log (a wallet.mdb restored from an older copy) is folded again from scratch.
+    if (Object.entries(p.clock).some(([d, s]) => s > (heads.get(d)?.seq ?? 0)) || p.localNext > localNext) return rebuild();
     const behind = [...heads].some(([d, h]) => h.seq > seqOf(p.clock, d)) || p.localNext < localNext;
     if (!behind) return;
     const folded = { records: pendingRecords(), pendingOut: false, limit: Infinity };
@@ -828,7 +884,17 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
     return { frontier: normalizeClock(base.frontier), heads, records };
   }
 
-  if (getMeta<number>("projectionVersion") !== PROJECTION_VERSION) rebuild();
+  // The cache must be this wallet's (not a projections.mdb from another directory) and of this engine's layout.
+  let owner = getMeta<string>("walletId");
+  if (owner === undefined) {
+    owner = encodeCrock(randomBytes(16));
+    try {
+      root.transactionSync(() => putMeta("walletId", owner));
+    } catch (e) {
+      throw writeFailure(e);
+    }
+  }
+  if (getCacheMeta<number>("projectionVersion") !== PROJECTION_VERSION || getCacheMeta<string>("owner") !== owner) rebuild();
   else catchUp();
 
   return {
@@ -871,6 +937,7 @@ async function openOn(root: RootDatabase, lock: WriterLock, opts: StoreOptions, 
           // The next open folds these events again.
         }
       }
+      await cache.close();
       await root.close();
       await lock.release();
     },
@@ -914,6 +981,7 @@ function initMeta(
       putMeta("format", FORMAT);
       putMeta("deviceId", deviceId);
       putMeta("rootSeed", encodeCrock(rootSeed));
+      putMeta("walletId", encodeCrock(randomBytes(16)));
     });
     return { deviceId, rootSeed };
   }
