@@ -359,10 +359,10 @@ describe("file-system failures have codes", () => {
       let v = await openWallet({ path, now: () => NOW });
       await v.addExchange({ exchangeBaseUrl: EX });
       let coins = 0;
-      for (let i = 0; i < 30; i++) {
-        // 100 coins a request: pending records pass the checkpoint limit every few requests.
-        await v.recordWithdrawal({ exchangeBaseUrl: EX, coins: Array.from({ length: 100 }, (_, k) => ({ coinPub: `c${i}-${k}-${"x".repeat(40)}`, denomPubHash: "d", value: "KUDOS:1" })) });
-        coins += 100;
+      for (let i = 0; i < 24; i++) {
+        // 1,000 coins a request: pending records pass the checkpoint limit (20k) every ten or so requests.
+        await v.recordWithdrawal({ exchangeBaseUrl: EX, coins: Array.from({ length: 1_000 }, (_, k) => ({ coinPub: `c${i}-${k}-${"x".repeat(40)}`, denomPubHash: "d", value: "KUDOS:1" })) });
+        coins += 1_000;
         expect(await v.getBalances()).toEqual({ balances: [{ currency: "KUDOS", available: `KUDOS:${coins}`, pendingIncoming: "KUDOS:0" }] });
       }
       const dump = await v.dumpProjections();
