@@ -113,7 +113,7 @@ export interface StoreOptions {
    * Decoded records an overlay holds before it writes them mid-transaction:
    * a write's (default 50k) and a rebuild's or compaction's (default 100k);
    * and committed records held in memory before a checkpoint writes them to
-   * LMDB (`pending`, default 2k). Tests set them tiny, so every fold is
+   * projections.mdb (`pending`, default 20k). Tests set them tiny, so every fold is
    * written out part way and every commit checkpoints.
    */
   overlayRecords?: { write?: number; batch?: number; pending?: number };
