@@ -17,6 +17,7 @@ import {
   parseAmount,
   subAmounts,
   sumAmounts,
+  unitsOf,
   zeroAmount,
 } from "../src/codec/amounts.ts";
 import { codeOf } from "./support/error-code.ts";
@@ -224,6 +225,29 @@ describe("properties", () => {
           expect(codeOf(() => subAmounts(a, b))).toBe("amount-negative");
         }
       }),
+    );
+  });
+
+  it("unitsOf reads every string exactly as parseAmount does, refusals included", () => {
+    // unitsOf reads the short form by hand: it must accept, value and refuse exactly like the regex.
+    const outcome = (f: () => { value: number; fraction: number } | [number, number]) => {
+      try {
+        const r = f();
+        return Array.isArray(r) ? r : [r.value, r.fraction];
+      } catch (e) {
+        return codeOf(() => {
+          throw e;
+        });
+      }
+    };
+    const currency = fc.constantFrom("KUDOS", "EUR", "A", "A_b-9", "ABCDEFGHIJKL", "ABCDEFGHIJKLM", "1A", "", "K U");
+    const digits = fc.string({ unit: fc.constantFrom(..."0123456789.:-+e "), maxLength: 24 });
+    const text = fc.oneof(fc.tuple(currency, digits).map(([c, d]) => `${c}:${d}`), fc.string({ maxLength: 30 }), fc.constantFrom(`KUDOS:${MAX}`, `KUDOS:${MAX}.00000001`, "KUDOS:4503599627370497", "KUDOS:999999999999999.99999999", "KUDOS:1.123456789"));
+    fc.assert(
+      fc.property(text, (s) => {
+        expect(outcome(() => unitsOf(s))).toEqual(outcome(() => parseAmount(s)));
+      }),
+      { numRuns: 5000 },
     );
   });
 });

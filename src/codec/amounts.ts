@@ -190,6 +190,34 @@ export type Units = [number, number];
 export const ZERO_UNITS: Units = [0, 0];
 
 export function unitsOf(s: AmountString): Units {
+  // Reducers take the units of every amount they touch: the common short form is read by hand, without
+  // the regex's match array and strings; anything else (and every refusal) goes through parseAmount.
+  const colon = typeof s === "string" ? s.indexOf(":") : -1;
+  if (colon > 0 && colon <= 12 && CURRENCY_RE.test(s.slice(0, colon))) {
+    const n = s.length;
+    let i = colon + 1;
+    let value = 0;
+    // 15 digits stay below 2^52 and exact; longer values take the slow path's range check.
+    while (i < n && i - colon <= 15) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      value = value * 10 + (c - 48);
+      i++;
+    }
+    if (i > colon + 1) {
+      if (i === n) return [value, 0];
+      if (s.charCodeAt(i) === 46 && n - i - 1 >= 1 && n - i - 1 <= 8) {
+        let fraction = 0;
+        let j = i + 1;
+        for (; j < n; j++) {
+          const c = s.charCodeAt(j);
+          if (c < 48 || c > 57) break;
+          fraction = fraction * 10 + (c - 48);
+        }
+        if (j === n) return [value, fraction * 10 ** (8 - (n - i - 1))];
+      }
+    }
+  }
   const a = parseAmount(s);
   return [a.value, a.fraction];
 }

@@ -34,7 +34,11 @@ const CANONICAL_AMOUNT = /^[A-Za-z][A-Za-z0-9_-]{0,11}:(?:0|[1-9][0-9]{0,15})(?:
 
 const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
   if (!CANONICAL_AMOUNT.test(s)) return false;
-  return Number(s.slice(s.indexOf(":") + 1).split(".")[0]) <= AMOUNT_MAX_VALUE;
+  // Values of up to 15 digits are below 2^52 (16 digits): only longer ones need the number.
+  const from = s.indexOf(":") + 1;
+  const dot = s.indexOf(".", from);
+  const to = dot < 0 ? s.length : dot;
+  return to - from < 16 || Number(s.slice(from, to)) <= AMOUNT_MAX_VALUE;
 });
 
 // Few distinct URLs pass through a wallet: remember the ones already found canonical (URL parsing is the costly part).
