@@ -589,6 +589,15 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     let lamport = maxLamport;
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
+    // The devices the deps list, sorted once per call of appendOwn would cost a Set, two arrays and a sort per
+    // event in a batch of one-event calls. Both maps only grow within a transaction: equal sizes, same union.
+    let devices: { list: string[]; heads: number; staged: number } | undefined;
+    const devicesNow = (): string[] => {
+      if (devices?.heads !== heads.size || devices.staged !== staged.size) {
+        devices = { list: [...new Set([...heads.keys(), ...staged.keys(), deviceId])].sort(), heads: heads.size, staged: staged.size };
+      }
+      return devices.list;
+    };
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING, opts.overlayRecords?.write ?? WRITE_OVERLAY_RECORDS);
     const own = { records: pendingRecords(), pendingOut: false, limit: pendingLimit };
     let pendingBase: typeof base | undefined;
@@ -613,7 +622,7 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
         checkTime(time);
         const out: SharedEvent[] = [];
         // Deps list the devices in canonical order, so the event encodes on the fast path; only this device's seq moves within the call.
-        const devices = [...new Set([...heads.keys(), ...staged.keys(), deviceId])].sort();
+        const devices = devicesNow();
         for (const draft of drafts) {
           if (scopeOf(draft.type) !== "shared") {
             throw new WalletError("event-invalid", `${draft.type} is device-local; append it with appendLocal`);

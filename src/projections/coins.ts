@@ -82,7 +82,7 @@ export interface CoinRecord {
    * refresh group): separate name spaces, so a spend that happens to be named
    * like a refresh never counts as that refresh.
    */
-  spends: Map<string, SpendEntry>;
+  spends: ReadonlyMap<string, SpendEntry>;
   /** Sum of the spends' amounts (running). */
   spent: Units;
   /** Set when a purge of its exchange observed its creation (observed-remove). */
@@ -152,6 +152,9 @@ export const spendNames = (c: CoinRecord): string[] => [...c.spends.keys()].map(
 type SpendJson = [string, AmountString, number, string, number] | [string, AmountString, number, string, number, string];
 type CoinJson = [string, string, AmountString, "w" | "r", string, number, number, 0 | 1, number, number, SpendJson[]];
 
+// Read-only by type: a coin gets a map of its own at its first spend (addSpend).
+const NO_SPENDS: ReadonlyMap<string, SpendEntry> = new Map();
+
 const byKey = <T extends [string, ...unknown[]]>(a: T, b: T) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
 
 const coinCodec: RecordCodec<CoinRecord> = {
@@ -183,7 +186,7 @@ const coinCodec: RecordCodec<CoinRecord> = {
       i,
       removed: removed === 1,
       spent: [sv, sf],
-      spends: new Map(
+      spends: spends.length === 0 ? NO_SPENDS : new Map(
         spends.map(([k, amount, l, sd, ss, purchaseId]) => [k, purchaseId === undefined ? { amount, l, d: sd, s: ss } : { amount, l, d: sd, s: ss, purchaseId }]),
       ),
     };
@@ -316,7 +319,7 @@ function createCoins(records: Records, e: SharedEvent, url: string, coins: CoinD
       d: e.device,
       s: e.seq,
       i,
-      spends: new Map(),
+      spends: NO_SPENDS,
       spent: ZERO_UNITS,
       removed: false,
     };
@@ -339,7 +342,8 @@ function addSpend(records: Records, e: SharedEvent, coinPub: string, key: string
   }
   const before = coinEffect(c);
   c.spent = addUnits(existing ? subUnits(c.spent, unitsOf(existing.amount)) : c.spent, units);
-  c.spends.set(key, entry);
+  // Most coins are never spent: they share one empty map until their first spend.
+  (c.spends === NO_SPENDS ? (c.spends = new Map()) : (c.spends as Map<string, SpendEntry>)).set(key, entry);
   moveCoinEffect(records, c, before);
 }
 
