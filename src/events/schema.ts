@@ -128,8 +128,9 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
         if (p) return p;
       }
       // Own properties only: "constructor" or "__proto__" in a payload is an unknown field, never a prototype's.
-      for (const k of Object.keys(o)) {
-        if (!hasOwn(shape, k)) return fail(`${path}.${k}`, "is not a known field");
+      // for-in with hasOwn visits the same keys as Object.keys without an array per object validated.
+      for (const k in o) {
+        if (hasOwn(o, k) && !hasOwn(shape, k)) return fail(`${path}.${k}`, "is not a known field");
       }
       return undefined;
     },
