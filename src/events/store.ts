@@ -295,9 +295,9 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
   const local = db("local");
   const meta = db("meta");
   const baseDb = db("base");
-  // A wallet written before projections.mdb keeps its old records in a "proj" database here, unread.
-  // Dropping it would free all its pages as one free-list entry, which LMDB rewrites in every later
-  // commit until the pages are reused: the cost this file split removes.
+  // The records in projections.mdb. A wallet written before that file keeps its old records in a "proj"
+  // database of wallet.mdb, unread: dropping it would free all its pages as one free-list entry, which
+  // LMDB rewrites in every later commit until the pages are reused, the cost this file split removes.
   const proj = cache.openDB({ name: "proj", encoding: "binary" }) as Database<Buffer, Key | string | number>;
   const cacheMeta = cache.openDB({ name: "meta", encoding: "binary" }) as Database<Buffer, string>;
   const tables: RecordTables = tablesOf(opts.projections);
@@ -589,15 +589,6 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     let lamport = maxLamport;
     let nextLocal = localNext;
     const headOf = (d: string) => staged.get(d) ?? heads.get(d);
-    // The devices the deps list, sorted once per call of appendOwn would cost a Set, two arrays and a sort per
-    // event in a batch of one-event calls. Both maps only grow within a transaction: equal sizes, same union.
-    let devices: { list: string[]; heads: number; staged: number } | undefined;
-    const devicesNow = (): string[] => {
-      if (devices?.heads !== heads.size || devices.staged !== staged.size) {
-        devices = { list: [...new Set([...heads.keys(), ...staged.keys(), deviceId])].sort(), heads: heads.size, staged: staged.size };
-      }
-      return devices.list;
-    };
     const overlay = createOverlay(table, opts.trackChanges ?? NO_TRACKING, opts.overlayRecords?.write ?? WRITE_OVERLAY_RECORDS);
     const own = { records: pendingRecords(), pendingOut: false, limit: pendingLimit };
     let pendingBase: typeof base | undefined;
@@ -622,7 +613,7 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
         checkTime(time);
         const out: SharedEvent[] = [];
         // Deps list the devices in canonical order, so the event encodes on the fast path; only this device's seq moves within the call.
-        const devices = devicesNow();
+        const devices = [...new Set([...heads.keys(), ...staged.keys(), deviceId])].sort();
         for (const draft of drafts) {
           if (scopeOf(draft.type) !== "shared") {
             throw new WalletError("event-invalid", `${draft.type} is device-local; append it with appendLocal`);
