@@ -4,6 +4,7 @@
 import * as crypto from "node:crypto";
 import { canonicalJson } from "../codec/canonical-json.ts";
 import { encodeCrock } from "../codec/crockford.ts";
+import { codeUnitLess, sortShort } from "../codec/short-sort.ts";
 import { sha512 } from "../codec/hash.ts";
 import type { WalletEvent } from "./envelope.ts";
 
@@ -69,7 +70,7 @@ function sortedCopy(v: unknown): unknown {
   // Called on validated payloads only: their keys are schema fields, never __proto__. A plain
   // object (not a null-prototype one) keeps V8's fast properties: stringifying is ~5× faster.
   const o: Record<string, unknown> = {};
-  for (const k of Object.keys(v).sort()) {
+  for (const k of sortShort(Object.keys(v), codeUnitLess)) {
     const x = (v as Record<string, unknown>)[k];
     if (x !== undefined) o[k] = sortedCopy(x);
   }

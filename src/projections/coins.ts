@@ -15,6 +15,7 @@
 // the sum of effects of the records, whatever the order they changed in.
 // Amounts in records are Units ([value, fraction]) with a running total per
 // coin, so a spend costs one addition, not a re-sum of every spend.
+import { sortShort } from "../codec/short-sort.ts";
 import { WalletError } from "../errors.ts";
 import { just, noEvents, type CoinData, type Decision, type EventData } from "../events/catalogue.ts";
 import { covers, join, type VectorClock } from "../events/clock.ts";
@@ -155,7 +156,7 @@ type CoinJson = [string, string, AmountString, "w" | "r", string, number, number
 // Read-only by type: a coin gets a map of its own at its first spend (addSpend).
 const NO_SPENDS: ReadonlyMap<string, SpendEntry> = new Map();
 
-const byKey = <T extends [string, ...unknown[]]>(a: T, b: T) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+const spendLess = (a: SpendJson, b: SpendJson) => a[0] < b[0];
 
 const coinCodec: RecordCodec<CoinRecord> = {
   encode: (c): CoinJson => [
@@ -169,9 +170,10 @@ const coinCodec: RecordCodec<CoinRecord> = {
     c.removed ? 1 : 0,
     c.spent[0],
     c.spent[1],
-    [...c.spends]
-      .map(([k, x]): SpendJson => (x.purchaseId === undefined ? [k, x.amount, x.l, x.d, x.s] : [k, x.amount, x.l, x.d, x.s, x.purchaseId]))
-      .sort(byKey),
+    sortShort(
+      [...c.spends].map(([k, x]): SpendJson => (x.purchaseId === undefined ? [k, x.amount, x.l, x.d, x.s] : [k, x.amount, x.l, x.d, x.s, x.purchaseId])),
+      spendLess,
+    ),
   ],
   decode: (json, key) => {
     const [url, currency, value, kind, d, s, i, removed, sv, sf, spends] = json as CoinJson;
