@@ -42,18 +42,19 @@ export const MAX_TIME_MS = 253_402_300_799_999;
 export const MAX_LAMPORT = 2 ** 50;
 
 
-/** Checks a payload against the catalogue; throws `event-invalid` naming the field. */
-export function validatePayload(type: EventType, data: unknown, where: string): void {
-  const problem = catalogue[type].schema.check(data, "data");
+/** Checks a payload against the catalogue; throws `event-invalid` naming the field and `where` (or what it returns). */
+export function validatePayload(type: EventType, data: unknown, where: string | (() => string)): void {
+  const problem = catalogue[type].schema.check(data);
   if (problem) {
-    throw new WalletError("event-invalid", `${where}: ${type} ${problem.path} ${problem.reason}`, {
-      type,
-      path: problem.path,
-    });
+    const path = `data${problem.path}`;
+    throw new WalletError("event-invalid", `${typeof where === "string" ? where : where()}: ${type} ${path} ${problem.reason}`, { type, path });
   }
 }
 
 const isNat = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+
+const ENVELOPE_FIELDS: ReadonlySet<string> = new Set(["device", "seq", "lamport", "deps", "time", "prev", "type", "data"]);
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 function isPlainObject(v: unknown): v is object {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -64,29 +65,36 @@ function isPlainObject(v: unknown): v is object {
 /**
  * Validates an event received from outside (import, backup): envelope shape,
  * a known shared type, and its payload. Returns it typed; throws WalletError.
+ * `where` names it in refusals, `index` (when given) as `where[index]`.
  */
-export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent {
-  if (!isPlainObject(raw)) {
-    throw new WalletError("event-invalid", `${where}: expected an object`);
-  }
-  const e = raw as Record<string, unknown>;
-  // Name the dot as soon as the envelope has a plausible one, so every refusal says which event it was.
-  if (isDeviceId(e.device) && isNat(e.seq)) where = `${where} (${e.device}:${e.seq})`;
-  const bad = (field: string, reason: string): never => {
-    throw new WalletError("event-invalid", `${where}: ${field} ${reason}`, { path: field });
+export function validateSharedEvent(raw: unknown, where = "event", index?: number): SharedEvent {
+  // The name is built only for a refusal: no strings per valid event of an import.
+  const name = () => {
+    const at = index === undefined ? where : `${where}[${index}]`;
+    // The dot, as soon as the envelope has a plausible one, so every refusal says which event it was.
+    return isPlainObject(raw) && isDeviceId(e.device) && isNat(e.seq) ? `${at} (${e.device}:${e.seq})` : at;
   };
-  for (const k of Object.keys(e)) {
-    if (!["device", "seq", "lamport", "deps", "time", "prev", "type", "data"].includes(k)) bad(k, "is not a known field");
+  const e = raw as Record<string, unknown>;
+  if (!isPlainObject(raw)) {
+    throw new WalletError("event-invalid", `${name()}: expected an object`);
   }
+  const bad = (field: string, reason: string): never => {
+    throw new WalletError("event-invalid", `${name()}: ${field} ${reason}`, { path: field });
+  };
+  // for-in with hasOwn: the own keys, without a key array per event.
+  for (const k in e) if (hasOwn(e, k) && !ENVELOPE_FIELDS.has(k)) bad(k, "is not a known field");
   if (typeof e.device !== "string" || !isDeviceId(e.device)) bad("device", "must match [A-Za-z0-9_-]{1,64} (and not be __proto__)");
   if (!isNat(e.seq) || e.seq < 1 || e.seq > MAX_LAMPORT) bad("seq", `must be a positive integer up to ${MAX_LAMPORT}`);
   if (!isNat(e.lamport) || e.lamport < 1) bad("lamport", "must be a positive integer");
   if ((e.lamport as number) >= MAX_LAMPORT - 1) {
-    throw new WalletError("import-bad-lamport", `${where}: lamport ${String(e.lamport)} leaves no successor below ${MAX_LAMPORT}: every device's events stay below ${MAX_LAMPORT - 1}`, { path: "lamport" });
+    throw new WalletError("import-bad-lamport", `${name()}: lamport ${String(e.lamport)} leaves no successor below ${MAX_LAMPORT}: every device's events stay below ${MAX_LAMPORT - 1}`, { path: "lamport" });
   }
   if (!isNat(e.time) || e.time > MAX_TIME_MS) bad("time", "must be a time in ms between 1970 and 9999");
   if (!isPlainObject(e.deps)) bad("deps", "must be a vector clock");
-  for (const [d, s] of Object.entries(e.deps as object)) {
+  const deps = e.deps as Record<string, unknown>;
+  for (const d in deps) {
+    if (!hasOwn(deps, d)) continue;
+    const s = deps[d];
     if (!isDeviceId(d) || !isNat(s) || s < 1) bad(`deps.${d}`, "must be a positive integer per device");
   }
   const seq = e.seq as number;
@@ -97,13 +105,13 @@ export function validateSharedEvent(raw: unknown, where = "event"): SharedEvent 
     bad("prev", "must be the hash of the device's previous event");
   }
   if (!isEventType(e.type)) {
-    throw new WalletError("event-unknown-type", `${where}: unknown event type ${JSON.stringify(e.type)}`, {
+    throw new WalletError("event-unknown-type", `${name()}: unknown event type ${JSON.stringify(e.type)}`, {
       type: e.type,
     });
   }
   if (catalogue[e.type].scope !== "shared") {
-    throw new WalletError("event-local-not-shareable", `${where}: ${e.type} is device-local and cannot be imported`);
+    throw new WalletError("event-local-not-shareable", `${name()}: ${e.type} is device-local and cannot be imported`);
   }
-  validatePayload(e.type, e.data, where);
+  validatePayload(e.type, e.data, name);
   return raw as SharedEvent;
 }

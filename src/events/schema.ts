@@ -2,12 +2,17 @@
 // is declared once (its schema) and its TypeScript type follows. A schema
 // returns the problem it found as a path + reason, never throws: the caller
 // turns that into a WalletError with the event's coordinates.
+//
+// The path is built while a problem travels up, never on the way down: a
+// payload that conforms (nearly all of them) costs no path strings, which
+// were 40 MB of allocation per 100k appended events.
 
+/** `path` is relative to the value checked: "" for the value itself, else ".field" and "[i]" steps. */
 export type Problem = { path: string; reason: string };
 
 export interface Schema<T> {
   /** Returns undefined when `v` conforms, else the first problem found. */
-  check(v: unknown, path: string): Problem | undefined;
+  check(v: unknown): Problem | undefined;
   /** Marker for type inference only. */
   readonly _t?: T;
   readonly optional?: boolean;
@@ -16,10 +21,12 @@ export interface Schema<T> {
 export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 const fail = (path: string, reason: string): Problem => ({ path, reason });
+/** A child's problem, seen from its parent: `step` is ".field" or "[i]". */
+const under = (step: string, p: Problem): Problem => ({ path: step + p.path, reason: p.reason });
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 function primitive<T>(name: string, ok: (v: unknown) => boolean): Schema<T> {
-  return { check: (v, path) => (ok(v) ? undefined : fail(path, `expected ${name}`)) };
+  return { check: (v) => (ok(v) ? undefined : fail("", `expected ${name}`)) };
 }
 
 export const str: Schema<string> = primitive("a string", (v) => typeof v === "string");
@@ -51,31 +58,31 @@ export function oneOf<const L extends string>(...ls: L[]): Schema<L> {
 }
 
 export function optional<T>(s: Schema<T>): Schema<T | undefined> {
-  return { check: (v, path) => (v === undefined ? undefined : s.check(v, path)), optional: true };
+  return { check: (v) => (v === undefined ? undefined : s.check(v)), optional: true };
 }
 
 export function nullable<T>(s: Schema<T>): Schema<T | null> {
-  return { check: (v, path) => (v === null ? undefined : s.check(v, path)) };
+  return { check: (v) => (v === null ? undefined : s.check(v)) };
 }
 
 export function union<A, B>(a: Schema<A>, b: Schema<B>): Schema<A | B> {
   return {
-    check(v, path) {
-      const pa = a.check(v, path);
+    check(v) {
+      const pa = a.check(v);
       if (pa === undefined) return undefined;
-      return b.check(v, path) === undefined ? undefined : pa;
+      return b.check(v) === undefined ? undefined : pa;
     },
   };
 }
 
 export function array<T>(item: Schema<T>, opts: { min?: number } = {}): Schema<T[]> {
   return {
-    check(v, path) {
-      if (!Array.isArray(v)) return fail(path, "expected an array");
-      if (opts.min !== undefined && v.length < opts.min) return fail(path, `expected at least ${opts.min} item(s)`);
+    check(v) {
+      if (!Array.isArray(v)) return fail("", "expected an array");
+      if (opts.min !== undefined && v.length < opts.min) return fail("", `expected at least ${opts.min} item(s)`);
       for (let i = 0; i < v.length; i++) {
-        const p = item.check(v[i], `${path}[${i}]`);
-        if (p) return p;
+        const p = item.check(v[i]);
+        if (p) return under(`[${i}]`, p);
       }
       return undefined;
     },
@@ -85,15 +92,15 @@ export function array<T>(item: Schema<T>, opts: { min?: number } = {}): Schema<T
 /** String-keyed map with uniform values (e.g. a vector clock). */
 export function record<T>(value: Schema<T>, key?: Schema<string>): Schema<Record<string, T>> {
   return {
-    check(v, path) {
-      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail(path, "expected an object");
+    check(v) {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail("", "expected an object");
       for (const [k, x] of Object.entries(v)) {
         if (key) {
-          const pk = key.check(k, `${path}.${k}`);
-          if (pk) return pk;
+          const pk = key.check(k);
+          if (pk) return under(`.${k}`, pk);
         }
-        const p = value.check(x, `${path}.${k}`);
-        if (p) return p;
+        const p = value.check(x);
+        if (p) return under(`.${k}`, p);
       }
       return undefined;
     },
@@ -115,22 +122,22 @@ export type ObjectOf<S extends Shape> = Simplify<
 export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
   const keys = Object.keys(shape);
   return {
-    check(v, path) {
-      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail(path, "expected an object");
+    check(v) {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return fail("", "expected an object");
       const o = v as Record<string, unknown>;
       for (const k of keys) {
         const s = shape[k];
         if (!hasOwn(o, k) || o[k] === undefined) {
           if (s.optional) continue;
-          return fail(`${path}.${k}`, "is required");
+          return fail(`.${k}`, "is required");
         }
-        const p = s.check(o[k], `${path}.${k}`);
-        if (p) return p;
+        const p = s.check(o[k]);
+        if (p) return under(`.${k}`, p);
       }
       // Own properties only: "constructor" or "__proto__" in a payload is an unknown field, never a prototype's.
       // for-in with hasOwn visits the same keys as Object.keys without an array per object validated.
       for (const k in o) {
-        if (hasOwn(o, k) && !hasOwn(shape, k)) return fail(`${path}.${k}`, "is not a known field");
+        if (hasOwn(o, k) && !hasOwn(shape, k)) return fail(`.${k}`, "is not a known field");
       }
       return undefined;
     },
@@ -140,8 +147,8 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
 /** `s`, further constrained by `test` on the whole value (a rule across fields). */
 export function refine<T>(s: Schema<T>, test: (v: T) => boolean, reason: string): Schema<T> {
   return {
-    check(v, path) {
-      return s.check(v, path) ?? (test(v as T) ? undefined : fail(path, reason));
+    check(v) {
+      return s.check(v) ?? (test(v as T) ? undefined : fail("", reason));
     },
     ...(s.optional ? { optional: true } : {}),
   };
