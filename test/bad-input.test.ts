@@ -373,6 +373,10 @@ describe("importEvents refuses bad events and changes nothing", () => {
     await expectRefusedUnchanged(importing([own]), "import-own-device");
     const twin = { ...remote[0], time: remote[0].time + 1 };
     await expectRefusedUnchanged(importing([remote[0], twin]), "import-equivocation");
+    // Out of seq order too (a batch kept by seq, not as the ascending list), and a gap found by bisection.
+    const later = { ...remote[1], time: remote[1].time + 1 };
+    await expectRefusedUnchanged(importing([remote[1], remote[0], later]), "import-equivocation");
+    await expectRefusedUnchanged(importing([remote[2], remote[0]]), "import-missing-deps");
   });
 
   it("the same log imports cleanly afterwards: the refusals left no trace", async () => {
