@@ -4,11 +4,11 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 const CODES = Uint8Array.from(ALPHABET, (c) => c.charCodeAt(0));
 
-/** Crockford base32 as GNU Taler uses it: MSB first, no padding. */
 // Every event's prev and every hash goes through encodeCrock: the character codes go into this one
 // buffer (grown when a longer input comes), and only the string is new.
 let scratch = Buffer.allocUnsafeSlow(128);
 
+/** Crockford base32 as GNU Taler uses it: MSB first, no padding. */
 export function encodeCrock(bytes: Uint8Array): string {
   const length = Math.ceil((bytes.length * 8) / 5);
   if (length > scratch.length) scratch = Buffer.allocUnsafeSlow(length);
