@@ -239,15 +239,40 @@ export function targets(d: RunData): TargetRow[] {
     met: reopen === undefined ? undefined : reopen.median <= 2,
   });
   row("LMDB file ≤ 3× raw lmdb of the same records", big, 1_000_000, ratio("append-batched", "raw-batched", big, (x, y) => x.bytes! / y.bytes!), "× raw bytes", (x) => x <= 3);
-  const rssTimed = d.runs.length > 0 && d.runs.every((r) => r.phase) ? stat(d.runs.map((r) => r.phase!.peakBytes / GiB)) : undefined;
-  rows.push({ target: "peak RSS < 1 GiB for any run, while timed", where: "every case, its timed phases", measured: rssTimed, unit: "GiB", met: rssTimed === undefined ? undefined : rssTimed.max < 1 });
-  const all = d.runs.map((r) => r.maxRssBytes / GiB);
-  const rss = all.length > 0 ? stat(all) : undefined;
-  rows.push({ target: "peak RSS < 1 GiB for any run, whole process", where: "every child process, setup and checks included", measured: rss, unit: "GiB", met: rss === undefined ? undefined : rss.max < 1 });
+  // The target is the engine's: raw lmdb and the peer libraries are reported beside it, not in it.
+  const ours = d.runs.filter(isOurs);
+  const others = d.runs.filter((r) => !isOurs(r));
+  const worst = (rs: RunRecord[], f: (r: RunRecord) => number) => rs.reduce<RunRecord | undefined>((w, r) => (w === undefined || f(r) > f(w) ? r : w), undefined);
+  const peakNote = (f: (r: RunRecord) => number, what: string) => {
+    const w = worst(ours, f);
+    const o = worst(others, f);
+    const gib = (r: RunRecord) => (f(r) / GiB).toFixed(2);
+    return `our cases, ${what}; max ${w ? `${w.case} at ${k(w.n)}` : "none"}${o ? ` (raw and peers: max ${gib(o)} GiB, ${o.case} at ${k(o.n)})` : ""}`;
+  };
+  const timedBytes = (r: RunRecord) => r.phase!.peakBytes;
+  const rssTimed = ours.length > 0 && ours.every((r) => r.phase) ? stat(ours.map((r) => timedBytes(r) / GiB)) : undefined;
+  rows.push({
+    target: "peak RSS < 1 GiB for any run, while timed",
+    where: rssTimed === undefined ? "not measured" : peakNote((r) => r.phase?.peakBytes ?? 0, "their timed phases"),
+    measured: rssTimed,
+    unit: "GiB",
+    met: rssTimed === undefined ? undefined : rssTimed.max < 1,
+  });
+  const rss = ours.length > 0 ? stat(ours.map((r) => r.maxRssBytes / GiB)) : undefined;
+  rows.push({
+    target: "peak RSS < 1 GiB for any run, whole process",
+    where: rss === undefined ? "not measured" : peakNote((r) => r.maxRssBytes, "whole child process, setup and checks included"),
+    measured: rss,
+    unit: "GiB",
+    met: rss === undefined ? undefined : rss.max < 1,
+  });
   const peer = sizeFor(d.config.peerSizes, 100_000);
   row("3-device merge ≥ 5× faster than Yjs", peer, 100_000, peer === undefined ? undefined : perRep(d, "merge-yjs", "merge-ours", peer, (x, y) => x.ms / y.ms), "× faster", (x) => x >= 5);
   return rows;
 }
+
+/** A run of this engine, not of raw lmdb or a peer library. */
+const isOurs = (r: RunRecord) => !r.case.startsWith("raw-") && r.case !== "merge-yjs" && r.case !== "merge-automerge";
 
 function reopenRatio(d: RunData, big: number, small: number): Stat | undefined {
   const b = runsOf(d, "reopen", big);
