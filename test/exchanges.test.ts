@@ -553,6 +553,17 @@ describe("ToS status", () => {
     expect(plain.content).toContain("This is a test exchange");
   });
 
+  it("getExchangeTos names the language 'und' (undetermined) when the exchange sends no Content-Language", async () => {
+    const ex = await testExchange();
+    const { w } = await tempWallet();
+    await w.addExchange({ exchangeBaseUrl: ex.baseUrl });
+    ex.setFault({ kind: "missing-field", field: "Content-Language", path: "terms" });
+    const tos = await w.getExchangeTos({ exchangeBaseUrl: ex.baseUrl, acceptLanguage: "de" });
+    expect(ex.requests.at(-1)?.path).toBe("/terms");
+    expect(tos).toMatchObject({ contentLanguage: "und", contentType: "text/plain", tosAvailableLanguages: ["de", "en"] });
+    expect(tos.content).toContain("Allgemeine Geschäftsbedingungen");
+  });
+
   it("asking for the same terms in other languages records no new offer", async () => {
     const ex = await testExchange();
     const { w } = await tempWallet();

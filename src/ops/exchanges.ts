@@ -25,10 +25,14 @@ import {
 import { getResources } from "../projections/resources.ts";
 import { fetchTerms } from "../transport/exchange-client.ts";
 
+/** BCP 47's tag for an undetermined language: the answer always names one, as the contract's shape has it. */
+const UNDETERMINED_LANGUAGE = "und";
+
 export interface ExchangeTos {
   content: string;
   contentType: string;
-  contentLanguage?: string;
+  /** The terms' language as the exchange names it (Content-Language); "und" (BCP 47: undetermined) when it names none. */
+  contentLanguage: string;
   tosAvailableLanguages: string[];
   currentEtag: string;
   acceptedEtag?: string;
@@ -102,11 +106,11 @@ export const exchangeOperations = {
       const out: ExchangeTos = {
         content: res.content,
         contentType: res.contentType,
+        contentLanguage: res.contentLanguage ?? UNDETERMINED_LANGUAGE,
         tosAvailableLanguages: res.availableLanguages,
         currentEtag: res.etag,
         tosStatus: tosStatus(after),
       };
-      if (res.contentLanguage !== undefined) out.contentLanguage = res.contentLanguage;
       const acc = acceptedTos(after);
       if (acc !== undefined) out.acceptedEtag = acc;
       return out;
