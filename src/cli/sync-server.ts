@@ -55,7 +55,8 @@ function parse(argv: string[]): Parsed {
   if (values.data !== undefined && values.postgres !== undefined) {
     return { kind: "usage-error", message: "give either --data or --postgres, not both" };
   }
-  const options: SyncServerOptions = { port, path: values.data ?? "" };
+  const options: SyncServerOptions = { port };
+  if (values.data !== undefined) options.path = values.data;
   if (values.host !== undefined) options.host = values.host;
   if (values.postgres !== undefined) options.postgres = values.postgres;
   if (values["storage-limit-mb"] !== undefined) {

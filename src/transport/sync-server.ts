@@ -52,8 +52,8 @@ export interface SyncServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Directory of the LMDB store; unused (may be "") when `postgres` is given. */
-  path: string;
+  /** Directory of the LMDB store: required unless `postgres` is given (then unused). */
+  path?: string;
   /** Largest accepted backup (default 16). */
   storageLimitInMegabytes?: number;
   /** Annual fee, e.g. "KUDOS:0.5"; zero or absent (answered as "KUDOS:0") means free. */
@@ -223,7 +223,7 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
   const store: SyncStore =
     opts.postgres !== undefined
       ? await (await import("./sync-store-postgres.ts")).openPostgresSyncStore(opts.postgres, { log })
-      : openLmdbSyncStore(opts.path);
+      : openLmdbSyncStore(opts.path!); // checked above: a non-empty string when postgres is absent
 
   const config = {
     name: "sync",
