@@ -12,9 +12,10 @@
 // workload (bench/peer-workload.ts, N operations per device, then merged).
 // Preparing is untimed and slow at 1M (the engine's import rate); each timed
 // phase runs in its own child process, so peak RSS is the phase's own.
-// Each size is measured twice: the full log (compaction off), then a copy of
-// the same wallet compacted at export (the engine's default: the events every
-// known device holds travel as a snapshot, the rest as the log's tail).
+// Each size is measured twice: the full log (compaction off, the engine's
+// default), then a copy of the same wallet compacted at export
+// (`compactBackupsAbove: 0`: the events every known device holds travel as a
+// snapshot, the rest as the log's tail).
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

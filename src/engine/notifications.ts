@@ -1,9 +1,11 @@
 // Notifications: what changed, said after the commit that changed it.
 //
-// They are derived from the records a transaction changed, not from the
-// request that caused them, so an import that moves a balance or an
-// exchange's status says so exactly as a local request with the same effect
-// would. A refused or rolled-back request changes no record, so it says nothing.
+// Balance and exchange notifications are derived from the records a
+// transaction changed, not from the request that caused them, so an import
+// that moves a balance or an exchange's status says so exactly as a local
+// request with the same effect would. A refused or rolled-back request changes
+// no record, so it says nothing. (What is about a request itself, such as
+// events-imported or a backup cycle's outcome, its operation emits.)
 import type { RecordChange, Records } from "../events/records.ts";
 import { balanceView, type BalanceTotals } from "../projections/coins.ts";
 import { getUpdateState, type UpdateState } from "../projections/exchange-updates.ts";

@@ -1,9 +1,11 @@
 // Dots and vector clocks: the causal coordinates events and merge share.
 //
 // Device ids are untrusted strings (they arrive in imported events), so a
-// clock the engine reads must never answer for a key it does not hold: clocks
-// built here have a null prototype, and `clock.constructor` is absent, not
-// Object's constructor.
+// clock the engine reads must never answer for a key it does not hold: every
+// read goes through own keys (`seqOf`, `covers`), so `clock.constructor` is
+// 0, not Object's constructor, and the clocks built for merging have a null
+// prototype. `normalizeClock` gives a plain object, for output and storage;
+// `__proto__`, the one key a plain object cannot hold, is no device id.
 
 /** A vector clock: device id → highest seq of that device included. Absent = 0. */
 export type VectorClock = Record<string, number>;
@@ -81,7 +83,7 @@ export function meet(clocks: VectorClock[]): VectorClock {
   return out;
 }
 
-/** Clock with entries sorted by device and zeros dropped, so equal clocks serialize equally. */
+/** Clock with entries sorted by device and zeros dropped, so equal clocks serialize equally (a plain object). */
 export function normalizeClock(c: VectorClock): VectorClock {
   const out: VectorClock = {};
   for (const d of Object.keys(c).sort()) if (c[d] > 0) out[d] = c[d];
