@@ -300,6 +300,13 @@ describe("fetchTerms against the test exchange", () => {
     expect(await fetchTerms(http, ex.baseUrl)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
   });
 
+  it("refuses an ETag longer than the 512 bytes an event may record", async () => {
+    ex.setTos({ version: "é".repeat(257), languages: { en: { "text/plain": "terms" } } });
+    expect(await fetchTerms(http, ex.baseUrl)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
+    ex.setTos({ version: "v".repeat(512), languages: { en: { "text/plain": "terms" } } });
+    expect(await fetchTerms(http, ex.baseUrl)).toMatchObject({ ok: true, etag: "v".repeat(512) });
+  });
+
   it("times out on a hanging /terms", async () => {
     ex.setFault({ kind: "hang", path: "terms" });
     expect(await fetchTerms(http, ex.baseUrl, { timeoutMs: 200 })).toMatchObject({ ok: false, code: "exchange-timeout" });

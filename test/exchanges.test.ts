@@ -475,6 +475,20 @@ describe("ToS status", () => {
     expect(recovered.lastUpdateErrorInfo).toBeUndefined();
   });
 
+  it("an ETag too long to record is the terms' fault: /keys is still taken, the ToS stays pending", async () => {
+    const ex = await testExchange();
+    const { w } = await tempWallet();
+    await w.addExchange({ exchangeBaseUrl: ex.baseUrl });
+    ex.setTos({ version: "v".repeat(600), languages: { en: { "text/plain": "long-tagged terms" } } });
+    const item = await w.updateExchange({ exchangeBaseUrl: ex.baseUrl });
+    expect(item).toMatchObject({
+      exchangeUpdateStatus: "ready",
+      tosStatus: "pending",
+      lastUpdateErrorInfo: { code: "exchange-terms-invalid" },
+    });
+    await expect(w.getExchangeTos({ exchangeBaseUrl: ex.baseUrl })).rejects.toMatchObject({ code: "exchange-terms-invalid" });
+  });
+
   it("is proposed after getExchangeTos alone, without any /keys", async () => {
     const ex = await testExchange();
     const { w } = await tempWallet();

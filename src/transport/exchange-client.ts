@@ -359,6 +359,9 @@ function mimeOnly(contentType: string | null): string {
   return mime === "" ? "text/plain" : mime;
 }
 
+/** The terms' version tag becomes an id in the events that record it, which bound ids to 512 bytes. */
+const MAX_TERMS_ETAG_BYTES = 512;
+
 /**
  * GET `${baseUrl}terms` with content negotiation. On 304 (known etag still
  * current) returns notModified with that etag and empty content. Never throws.
@@ -384,6 +387,9 @@ export async function fetchTerms(
     if (resp.status === 304) {
       await resp.body?.cancel().catch(() => {});
       const etag = stripEtag(resp.headers.get("ETag")) ?? stripEtag(opts.etag ?? null) ?? termsVersion ?? "";
+      if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) {
+        return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, resp.status);
+      }
       const out: TermsResult = { ok: true, notModified: true, etag, content: "", contentType: "", availableLanguages };
       if (termsVersion !== undefined) out.termsVersion = termsVersion;
       return out;
@@ -393,6 +399,11 @@ export async function fetchTerms(
     if (etag === undefined) {
       await resp.body?.cancel().catch(() => {});
       return fail("exchange-terms-invalid", "/terms: response has neither ETag nor Taler-Terms-Version", resp.status);
+    }
+    if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) {
+      // Refused here, as the exchange's fault: recorded, it would be an invalid event and abort the whole update, /keys included.
+      await resp.body?.cancel().catch(() => {});
+      return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, resp.status);
     }
     const content = await resp.text();
     const out: TermsResult = {
