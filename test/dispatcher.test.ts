@@ -228,6 +228,17 @@ describe("handleRequest turns every refusal into an error envelope", () => {
     expect(r.error.code).toBe("coin-unknown");
   });
 
+  it("an operation or id that has no string form (no toString, or a throwing one) is still answered, not rejected", async () => {
+    const bare = Object.create(null) as object;
+    const hostile = { toString: () => { throw new Error("no"); } };
+    for (const odd of [bare, hostile, Symbol("op")]) {
+      const r = await err(odd, {}, odd);
+      expect(r.error.code).toBe("operation-unknown");
+      expect(typeof r.operation).toBe("string");
+      expect(typeof r.id).toBe("string");
+    }
+  });
+
   it("after close every operation answers wallet-closed, still without rejecting", async () => {
     const t = await tempWallet();
     await t.wallet.close();

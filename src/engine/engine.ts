@@ -95,8 +95,19 @@ export function asWalletError(e: unknown): WalletError {
   if (e instanceof WalletError) return e;
   const stored = asStoreError(e, "the wallet store failed");
   if (stored.code !== "store-failed") return stored;
-  const message = typeof (e as { message?: unknown } | undefined)?.message === "string" ? (e as Error).message : String(e);
-  return new WalletError("internal-error", `unexpected ${(e as Error)?.name ?? "error"}: ${message}`);
+  const message = typeof (e as { message?: unknown } | undefined)?.message === "string" ? (e as Error).message : asText(e);
+  const name = (e as { name?: unknown } | undefined)?.name;
+  return new WalletError("internal-error", `unexpected ${typeof name === "string" ? name : "error"}: ${message}`);
+}
+
+/** A string for any value a host passes or throws: `String` itself throws for an object without toString. */
+function asText(v: unknown): string {
+  if (typeof v === "string") return v;
+  try {
+    return String(v);
+  } catch {
+    return typeof v;
+  }
 }
 
 /** Details as plain JSON (a host may send them over IPC); dropped when they have no JSON form. */
@@ -215,8 +226,8 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     call,
 
     async handleRequest(operation, id, payload) {
-      const op = typeof operation === "string" ? operation : String(operation);
-      const rid = typeof id === "string" ? id : String(id);
+      const op = asText(operation);
+      const rid = asText(id);
       try {
         if (!isOperation(op)) {
           throw new WalletError("operation-unknown", `no operation ${JSON.stringify(op)}; see the operations table`, { operation: op });
