@@ -185,6 +185,11 @@ describe("wrong field types", () => {
     ["purchaseId a number", () => w.recordSpend({ coinPub: "coin-1", amount: "KUDOS:0.5", purchaseId: any(3) })],
     ["abort group id a number", () => w.abortWithdrawal({ withdrawalGroupId: any(3) })],
     ["refresh without inputs", () => w.recordRefresh({ inputs: [], outputs: [] })],
+    // Holes of a sparse array are items like any other: `map` would have skipped them.
+    ["coins a sparse array", () => w.recordWithdrawal({ exchangeBaseUrl: EX, coins: any(new Array(2)) })],
+    ["refresh inputs a sparse array", () => w.recordRefresh({ inputs: any(new Array(2)), outputs: [] })],
+    ["a hole among refresh outputs", () => w.recordRefresh({ inputs: [{ coinPub: "coin-1", amount: "KUDOS:1" }], outputs: any([, { coinPub: "r-1", denomPubHash: "d", value: "KUDOS:0.5" }]) })],
+    ["a language list with a hole", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: any(["en", , "de"]) })],
   ])("%s is request-invalid", async (_, call) => {
     await expectRefusedUnchanged(call, "request-invalid");
   });

@@ -98,15 +98,22 @@ export const positiveAmount: Parser<string> = (v, path) => {
 export const stringList: Parser<string[]> = (v, path) => {
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list)) throw invalid(path, "must be a string or an array of strings");
-  return list.map((x, i) => string(x, `${path}[${i}]`));
+  return each(list, string, path);
 };
+
+/** Parses every index, holes of a sparse array included (`map` would skip them and keep the hole). */
+function each<T>(list: unknown[], item: Parser<T>, path: string): T[] {
+  const out: T[] = new Array(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = item(list[i], `${path}[${i}]`);
+  return out;
+}
 
 export function array<T>(item: Parser<T>, opts: { min?: number; max?: number } = {}): Parser<T[]> {
   return (v, path) => {
     if (!Array.isArray(v)) throw invalid(path, "must be an array");
     if (opts.min !== undefined && v.length < opts.min) throw invalid(path, `needs at least ${opts.min} item(s)`);
     if (opts.max !== undefined && v.length > opts.max) throw invalid(path, `holds at most ${opts.max} items`, "request-too-large");
-    return v.map((x, i) => item(x, `${path}[${i}]`));
+    return each(v, item, path);
   };
 }
 
