@@ -423,6 +423,19 @@ describe("recordRefresh", () => {
     await expectRefused(w, "coin-duplicate", () => w.recordRefresh({ inputs: [{ coinPub: "A1", amount: "KUDOS:1" }], outputs: [coin("A2", "KUDOS:1")] }));
   });
 
+  it("a retry is a no-op; the same id with an input or an output fewer is spend-duplicate, writing nothing", async () => {
+    const w = await twoExchangeWallet();
+    const inputs = [
+      { coinPub: "A1", amount: "KUDOS:1" },
+      { coinPub: "A2", amount: "KUDOS:1" },
+    ];
+    const outputs = [coin("R1", "KUDOS:1"), coin("R2", "KUDOS:0.9")];
+    await w.recordRefresh({ refreshGroupId: "RG", inputs, outputs });
+    expect(await w.recordRefresh({ refreshGroupId: "RG", inputs, outputs })).toEqual({ refreshGroupId: "RG" });
+    await expectRefused(w, "spend-duplicate", () => w.recordRefresh({ refreshGroupId: "RG", inputs: inputs.slice(1), outputs }));
+    await expectRefused(w, "spend-duplicate", () => w.recordRefresh({ refreshGroupId: "RG", inputs, outputs: outputs.slice(0, 1) }));
+  });
+
   it("refuses a refresh without inputs", async () => {
     const w = await twoExchangeWallet();
     await expectRefused(w, "request-invalid", () => w.recordRefresh({ inputs: [], outputs: [coin("R1", "KUDOS:1")] }));

@@ -110,7 +110,7 @@ export const coinOperations = {
     }),
     (ctx, req) => {
       const refreshGroupId = req.refreshGroupId ?? ctx.newId();
-      return ctx.transact((r) => decideRecordRefresh(r, { refreshGroupId, inputs: req.inputs, outputs: req.outputs }));
+      return ctx.transact((r) => decideRecordRefresh(r, { refreshGroupId, inputs: req.inputs, outputs: req.outputs }, ctx.store.getEvent));
     },
   ),
 

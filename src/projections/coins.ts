@@ -630,12 +630,17 @@ export interface RecordRefreshRequest {
   outputs: RecordWithdrawalRequest["coins"];
 }
 
+/** Reads one event of the log by its dot; undefined when it is not held (folded into a snapshot). */
+export type EventAt = (device: string, seq: number) => SharedEvent | undefined;
+
+/** `eventAt` lets a retry be told from a different refresh under the same id (fewer inputs or outputs). */
 export function decideRecordRefresh(
   records: Records,
   req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] },
+  eventAt?: EventAt,
 ): Decision<{ refreshGroupId: string }> {
   const { refreshGroupId } = req;
-  if (isRecordedRefresh(records, req)) return noEvents({ refreshGroupId });
+  if (isRecordedRefresh(records, req, eventAt)) return noEvents({ refreshGroupId });
   let url: string | undefined;
   let currency: string | undefined;
   let consumed: Amount | undefined;
@@ -665,13 +670,24 @@ export function decideRecordRefresh(
   };
 }
 
-/** True when exactly this refresh (same inputs and amounts, same outputs) is already recorded: a retry. */
-function isRecordedRefresh(records: Records, req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] }): boolean {
+/**
+ * True when exactly this refresh (same inputs and amounts, same outputs) is already recorded: a retry.
+ * The records show only what a request names; the recording event, where it is held, shows what it
+ * left out (an input or an output fewer), which makes the request a different refresh.
+ */
+function isRecordedRefresh(
+  records: Records,
+  req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] },
+  eventAt: EventAt | undefined,
+): boolean {
   const key = refreshKey(req.refreshGroupId);
   const spends = req.inputs.map((i) => getCoin(records, i.coinPub)?.spends.get(key));
   if (!spends.every((x, n) => x?.amount === req.inputs[n].amount)) return false;
-  // The outputs are the coins the refresh event that consumed the inputs created.
+  // The outputs are the coins the refresh event that consumed the inputs created: one event for all.
   const by = spends[0]!;
+  if (!spends.every((x) => x!.d === by.d && x!.s === by.s)) return false;
+  const e = eventAt?.(by.d, by.s);
+  if (e?.type === "coins-refreshed" && (e.data.inputs.length !== req.inputs.length || e.data.outputs.length !== req.outputs.length)) return false;
   return req.outputs.every((o, n) => {
     const c = getCoin(records, o.coinPub);
     return c !== undefined && c.kind === "refresh" && c.d === by.d && c.s === by.s && c.i === n && c.value === o.value;

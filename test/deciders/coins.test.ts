@@ -304,6 +304,35 @@ describe("decideRecordRefresh", () => {
       .when(decideRecordRefresh, { refreshGroupId: "r1", inputs: [{ coinPub: "c1", amount: "KUDOS:2" }], outputs: [] })
       .refused("spend-duplicate");
   });
+  it("the same refresh id asked with an input fewer or an output fewer is another refresh, refused", () => {
+    const inputs = [
+      { coinPub: "c1", amount: "KUDOS:1" },
+      { coinPub: "c2", amount: "KUDOS:1" },
+    ];
+    const out = [coin("n1", "KUDOS:0.5"), coin("n2", "KUDOS:0.5")];
+    const facts = [added(EX), withdrawn(EX, "g1", [c1, c2]), refreshed("r1", EX, inputs, out)] as const;
+    given(...facts).when(decideRecordRefresh, { refreshGroupId: "r1", inputs: inputs.slice(0, 1), outputs: out }).refused("spend-duplicate");
+    given(...facts).when(decideRecordRefresh, { refreshGroupId: "r1", inputs, outputs: out.slice(0, 1) }).refused("spend-duplicate");
+    given(...facts).when(decideRecordRefresh, { refreshGroupId: "r1", inputs, outputs: out }).thenNothing({ refreshGroupId: "r1" });
+  });
+  it("inputs consumed under one refresh id by two events (two devices) are no retry of either", () => {
+    const out1 = [coin("n1", "KUDOS:0.5")];
+    given(
+      added(EX),
+      withdrawn(EX, "g1", [c1, c2]),
+      by("A", refreshed("r1", EX, [{ coinPub: "c1", amount: "KUDOS:1" }], []), {}),
+      by("B", refreshed("r1", EX, [{ coinPub: "c2", amount: "KUDOS:1" }], out1), { A: 2 }),
+    )
+      .when(decideRecordRefresh, {
+        refreshGroupId: "r1",
+        inputs: [
+          { coinPub: "c1", amount: "KUDOS:1" },
+          { coinPub: "c2", amount: "KUDOS:1" },
+        ],
+        outputs: [],
+      })
+      .refused("spend-duplicate");
+  });
   it("refreshing in another currency than the coin's is refused", () => {
     given(...withC1)
       .when(decideRecordRefresh, { refreshGroupId: "r1", inputs: [{ coinPub: "c1", amount: "TESTKUDOS:1" }], outputs: [] })

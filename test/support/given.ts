@@ -37,7 +37,8 @@ export const at = <F extends Fact>(time: number, fact: F): F => ({ ...fact, time
 const isLocal = (f: Fact): f is LocalDraft & Stamp =>
   f.type === "exchange-update-attempted" || f.type === "exchange-update-settled";
 
-type Decider<Q, R> = (records: Records, request: Q) => Decision<R>;
+/** A decider reads the records, and some (a retry's check) the log: the given facts' envelopes. */
+type Decider<Q, R> = (records: Records, request: Q, eventAt: (device: string, seq: number) => SharedEvent | undefined) => Decision<R>;
 
 export interface Given {
   /** The records the facts folded into. */
@@ -100,7 +101,7 @@ export function given(...facts: Fact[]): Given {
       const before = JSON.stringify(records.dump());
       let outcome: { decision: Decision<R> } | { error: unknown };
       try {
-        outcome = { decision: decide(records, request) };
+        outcome = { decision: decide(records, request, (d, s) => log.find((e) => e.device === d && e.seq === s)) };
       } catch (error) {
         outcome = { error };
       }
