@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -563,5 +563,41 @@ describe("sync-server command", () => {
     expect(err.split("\n")).toHaveLength(1);
     expect(err).toMatch(pattern);
     expect(cli.out()).toBe("");
+  });
+});
+
+describe("startSyncServer options", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  const dir = () => {
+    const d = mkdtempSync(join(tmpdir(), "sync-opts-"));
+    dirs.push(d);
+    return d;
+  };
+
+  it.each<[string, (path: string) => unknown]>([
+    ["no options object", () => undefined],
+    ["a port beyond 65535", (path) => ({ path, port: 70_000 })],
+    ["a fractional port", (path) => ({ path, port: 80.5 })],
+    ["an empty host", (path) => ({ path, host: "" })],
+    ["a log that is no function", (path) => ({ path, log: "stderr" })],
+    ["a fractional request timeout", (path) => ({ path, requestTimeoutMs: 1.5 })],
+    ["a request timeout beyond Node's timers", (path) => ({ path, requestTimeoutMs: 2 ** 31 })],
+    ["a headers timeout of NaN", (path) => ({ path, headersTimeoutMs: Number.NaN })],
+    ["an infinite storage limit", (path) => ({ path, storageLimitInMegabytes: Number.POSITIVE_INFINITY })],
+    ["a fee that is no amount", (path) => ({ path, annualFee: "five" })],
+    ["a liability limit that is no string", (path) => ({ path, liabilityLimit: 5 })],
+    ["an empty postgres URL", (path) => ({ path, postgres: "" })],
+  ])("%s is sync-server-invalid-option, and the data directory stays empty", async (_, options) => {
+    const path = join(dir(), "store");
+    await expect(startSyncServer(options(path) as SyncServerOptions)).rejects.toMatchObject({ code: "sync-server-invalid-option" });
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("the largest timers Node takes are accepted", async () => {
+    const s = await startSyncServer({ path: join(dir(), "store"), requestTimeoutMs: 2 ** 31 - 1, headersTimeoutMs: 2 ** 31 - 1 });
+    await s.close();
   });
 });

@@ -93,8 +93,25 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
   "Access-Control-Max-Age": "86400",
 };
 
+/** Largest storage limit accepted: 1 TiB, far beyond any backup, yet a byte count exact in a double. */
+const MAX_STORAGE_LIMIT_MB = 1_048_576;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function invalidOption(message: string): WalletError {
   return new WalletError("sync-server-invalid-option", message);
+}
+
+function describe(v: unknown): string {
+  return typeof v === "number" ? String(v) : typeof v === "string" ? JSON.stringify(v) : typeof v;
+}
+
+function amountOption(name: string, v: unknown): AmountString {
+  if (typeof v !== "string") throw invalidOption(`${name} must be an amount such as "KUDOS:0.5"`);
+  try {
+    return normalizeAmount(v);
+  } catch (e) {
+    throw invalidOption(`${name}: ${e instanceof Error ? e.message : "not an amount"}`);
+  }
 }
 
 /** What one response carried, for the log line. */
@@ -199,23 +216,34 @@ function sanitizeForLog(text: string): string {
 
 /** Starts a sync provider on loopback (by default) and resolves once it listens. */
 export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServer> {
+  // Every option is checked before the store opens: a refused start leaves nothing open or written.
+  if (typeof opts !== "object" || opts === null) throw invalidOption("startSyncServer needs an options object");
+  if (opts.postgres !== undefined && (typeof opts.postgres !== "string" || opts.postgres === "")) {
+    throw invalidOption("postgres must be a connection URL");
+  }
   if (opts.postgres === undefined && (typeof opts.path !== "string" || opts.path === "")) {
     throw invalidOption("path: a data directory is required (or a postgres URL)");
   }
+  if (opts.port !== undefined && !(Number.isInteger(opts.port) && opts.port >= 0 && opts.port <= 65_535)) {
+    throw invalidOption(`port must be an integer from 0 to 65535, got ${describe(opts.port)}`);
+  }
+  if (opts.host !== undefined && (typeof opts.host !== "string" || opts.host === "")) throw invalidOption("host must be a non-empty string");
+  if (opts.log !== undefined && typeof opts.log !== "function") throw invalidOption("log must be a function");
   const limitMb = opts.storageLimitInMegabytes ?? 16;
-  if (typeof limitMb !== "number" || !Number.isFinite(limitMb) || limitMb <= 0) {
-    throw invalidOption(`storageLimitInMegabytes must be a positive number, got ${String(limitMb)}`);
+  if (typeof limitMb !== "number" || !Number.isFinite(limitMb) || limitMb <= 0 || limitMb > MAX_STORAGE_LIMIT_MB) {
+    throw invalidOption(`storageLimitInMegabytes must be a positive number up to ${MAX_STORAGE_LIMIT_MB}, got ${describe(limitMb)}`);
   }
   const limitBytes = Math.floor(limitMb * MIB);
-  const annualFee = normalizeAmount(opts.annualFee ?? "KUDOS:0");
+  const annualFee = amountOption("annualFee", opts.annualFee ?? "KUDOS:0");
   const currency = parseAmount(annualFee).currency;
-  const liabilityLimit = normalizeAmount(opts.liabilityLimit ?? `${currency}:0`);
+  const liabilityLimit = amountOption("liabilityLimit", opts.liabilityLimit ?? `${currency}:0`);
   const feeRequired = !isFree(annualFee);
   const requestTimeoutMs = opts.requestTimeoutMs ?? 120_000;
-  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? 20_000, requestTimeoutMs);
-  for (const [name, v] of [["requestTimeoutMs", requestTimeoutMs], ["headersTimeoutMs", headersTimeoutMs]] as const) {
-    if (!Number.isFinite(v) || v <= 0) throw invalidOption(`${name} must be a positive number of milliseconds`);
+  for (const [name, v] of [["requestTimeoutMs", requestTimeoutMs], ["headersTimeoutMs", opts.headersTimeoutMs ?? 20_000]] as const) {
+    // Node's timers hold at most 2^31 - 1 ms; its server refuses what is not an integer.
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_TIMER_MS) throw invalidOption(`${name} must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(v)}`);
   }
+  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? 20_000, requestTimeoutMs);
   const log = opts.log;
   const host = opts.host ?? "127.0.0.1";
 
