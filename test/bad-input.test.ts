@@ -190,8 +190,17 @@ describe("wrong field types", () => {
     ["refresh inputs a sparse array", () => w.recordRefresh({ inputs: any(new Array(2)), outputs: [] })],
     ["a hole among refresh outputs", () => w.recordRefresh({ inputs: [{ coinPub: "coin-1", amount: "KUDOS:1" }], outputs: any([, { coinPub: "r-1", denomPubHash: "d", value: "KUDOS:0.5" }]) })],
     ["a language list with a hole", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: any(["en", , "de"]) })],
+    // They go into HTTP headers: what would break the header is the request's fault, not the network's.
+    ["a language with a line break", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: "en\r\nX-Injected: 1" })],
+    ["a format with a NUL", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptFormat: ["text/plain\u0000"] })],
+    ["a format beyond Latin-1", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptFormat: "text/plain; charset=ü€" })],
+    ["an empty language", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: [""] })],
   ])("%s is request-invalid", async (_, call) => {
     await expectRefusedUnchanged(call, "request-invalid");
+  });
+
+  it("a language list of more than 32 items is request-too-large", async () => {
+    await expectRefusedUnchanged(() => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: Array.from({ length: 33 }, (_, i) => `x-${i}`) }), "request-too-large");
   });
 });
 

@@ -567,6 +567,18 @@ describe("ToS status", () => {
     expect(plain.content).toContain("This is a test exchange");
   });
 
+  it("getExchangeTos sends the longest accepted list items (32 items, 256 characters) as they are", async () => {
+    const ex = await testExchange();
+    const { w } = await tempWallet();
+    await w.addExchange({ exchangeBaseUrl: ex.baseUrl });
+    const langs = [...Array.from({ length: 31 }, (_, i) => `x-${i}`), "de;q=0.9"];
+    const format = `text/${"p".repeat(246)}; q=1`;
+    expect(format.length).toBe(256);
+    const tos = await w.getExchangeTos({ exchangeBaseUrl: ex.baseUrl, acceptLanguage: langs, acceptFormat: [format, "text/plain"] });
+    expect(tos.contentLanguage).toBe("de");
+    expect(ex.requests.at(-1)?.headers?.["accept-language"]).toBe(langs.join(", "));
+  });
+
   it("getExchangeTos names the language 'und' (undetermined) when the exchange sends no Content-Language", async () => {
     const ex = await testExchange();
     const { w } = await tempWallet();

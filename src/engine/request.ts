@@ -94,11 +94,21 @@ export const positiveAmount: Parser<string> = (v, path) => {
   return a;
 };
 
-/** A language list: one tag or several. */
-export const stringList: Parser<string[]> = (v, path) => {
+/** One item of an HTTP header's list: visible ASCII, spaces only inside, so it cannot break the header it goes in. */
+const HEADER_ITEM = /^[\x21-\x7e](?:[\x20-\x7e]{0,254}[\x21-\x7e])?$/;
+const MAX_HEADER_ITEMS = 32;
+
+const headerItem: Parser<string> = (v, path) => {
+  if (typeof v !== "string" || !HEADER_ITEM.test(v)) throw invalid(path, "must be a language tag or media type (visible ASCII, at most 256 characters)");
+  return v;
+};
+
+/** A language or media-type list sent as an HTTP header (Accept-Language, Accept): one item or several. */
+export const headerList: Parser<string[]> = (v, path) => {
   const list = typeof v === "string" ? [v] : v;
   if (!Array.isArray(list)) throw invalid(path, "must be a string or an array of strings");
-  return each(list, string, path);
+  if (list.length > MAX_HEADER_ITEMS) throw invalid(path, `holds at most ${MAX_HEADER_ITEMS} items`, "request-too-large");
+  return each(list, headerItem, path);
 };
 
 /** Parses every index, holes of a sparse array included (`map` would skip them and keep the hole). */

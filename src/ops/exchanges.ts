@@ -1,7 +1,7 @@
 // Exchange requests (DD 48): add, list, look up, ToS, suspend, delete.
 import type { EngineContext } from "../engine/context.ts";
 import { operation } from "../engine/operation.ts";
-import { baseUrl, boolean, id, object, oneOf, optional, required, stringList, maybe } from "../engine/request.ts";
+import { baseUrl, boolean, id, object, oneOf, optional, required, headerList, maybe } from "../engine/request.ts";
 import { WalletError } from "../errors.ts";
 import { getUpdateState } from "../projections/exchange-updates.ts";
 import {
@@ -89,7 +89,7 @@ export const exchangeOperations = {
   ),
 
   getExchangeTos: operation(
-    object({ ...byUrl, acceptLanguage: optional(stringList), acceptFormat: optional(stringList) }),
+    object({ ...byUrl, acceptLanguage: optional(headerList), acceptFormat: optional(headerList) }),
     async (ctx, req): Promise<ExchangeTos> => {
       const url = req.exchangeBaseUrl;
       requireUnsuspended(requireExchange(ctx.records, url));
