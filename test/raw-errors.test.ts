@@ -75,6 +75,10 @@ describe("keys longer than LMDB holds are request-too-large, never lmdb's key-si
     ["a 3,000-character refresh group id", () => w.recordRefresh({ refreshGroupId: long, inputs: [{ coinPub: "coin", amount: "KUDOS:1" }], outputs: [] })],
     ["a 3,000-character etag", () => w.setExchangeTosAccepted({ exchangeBaseUrl: EX, etag: long })],
     ["an id of 200 three-byte characters (600 bytes)", () => w.recordSpend({ coinPub: "coin", amount: "KUDOS:1", spendId: "€".repeat(200) })],
+    [
+      "a 3,000-character provider URL in a recovery",
+      async () => w.loadBackupRecovery({ recovery: { walletRootPriv: (await w.getBackupRecovery()).walletRootPriv, providers: [{ url: `https://sync.example/${long}/` }] } }),
+    ],
   ])("%s", async (_, call) => {
     await expectRefusedUnchanged(call, "request-too-large");
   });

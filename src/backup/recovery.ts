@@ -34,7 +34,8 @@ export interface ParsedRecovery {
 }
 
 /** Checks a recovery object: its key (backup-key-invalid) and its provider URLs (url-invalid). */
-export function parseRecovery(v: unknown, path = "recovery"): ParsedRecovery {
+/** `baseUrl` canonicalizes a provider's URL, bounding its length as every stored URL is bounded. */
+export function parseRecovery(v: unknown, path = "recovery", baseUrl: (url: string, path: string) => string = canonicalizeBaseUrl): ParsedRecovery {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WalletError("request-invalid", `${path} must be { walletRootPriv, providers }`, { path });
   const r = v as Record<string, unknown>;
   for (const k of Object.keys(r)) {
@@ -47,7 +48,7 @@ export function parseRecovery(v: unknown, path = "recovery"): ParsedRecovery {
   list.forEach((p, i) => {
     const url = typeof p === "object" && p !== null ? (p as { url?: unknown }).url : undefined;
     if (typeof url !== "string") throw new WalletError("request-invalid", `${path}.providers[${i}].url must be a base URL`, { path: `${path}.providers[${i}].url` });
-    const canonical = canonicalizeBaseUrl(url);
+    const canonical = baseUrl(url, `${path}.providers[${i}].url`);
     if (!providers.includes(canonical)) providers.push(canonical);
   });
   return { seed, providers };

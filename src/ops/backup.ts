@@ -12,7 +12,7 @@ import { canonicalJson } from "../codec/canonical-json.ts";
 import { eddsaPublicFromSeed } from "../codec/keys.ts";
 import type { EngineContext } from "../engine/context.ts";
 import { operation } from "../engine/operation.ts";
-import { nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
+import { baseUrl, nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
 import { isErrorCode, WalletError } from "../errors.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { isDeviceId, join, seqOf, type VectorClock } from "../events/clock.ts";
@@ -69,7 +69,7 @@ const importEncryptedOptions = object({ backup: required(bytes), walletRootPriv:
 const importEncryptedRequest: Parser<ImportEncryptedRequest> = (v, path) =>
   v instanceof Uint8Array || typeof v === "string" ? { backup: bytes(v, path) } : importEncryptedOptions(v, path);
 const anything: Parser<unknown> = (v) => v;
-const recovery: Parser<ParsedRecovery> = (v, path) => parseRecovery(v, path);
+const recovery: Parser<ParsedRecovery> = (v, path) => parseRecovery(v, path, baseUrl);
 
 const rootPubOf = (seed: Uint8Array) => encodeCrock(eddsaPublicFromSeed(seed));
 
