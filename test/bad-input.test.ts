@@ -195,6 +195,7 @@ describe("wrong field types", () => {
     ["a format with a NUL", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptFormat: ["text/plain\u0000"] })],
     ["a format beyond Latin-1", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptFormat: "text/plain; charset=ü€" })],
     ["an empty language", () => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: [""] })],
+    ["a pending-updates time past the year 9999", () => w.runPendingUpdates({ now: 253_402_300_800_000 })],
   ])("%s is request-invalid", async (_, call) => {
     await expectRefusedUnchanged(call, "request-invalid");
   });

@@ -2,7 +2,7 @@
 // envelope of every event (dense seq, hash chain, deps, lamport), reads by dot,
 // range and clock, device-local events, refusal of damaged or foreign
 // directories, rebuild, and all-or-nothing write transactions.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -163,6 +163,35 @@ describe("device id option", () => {
     // Nothing was initialised: a later open with a valid id creates the wallet.
     const w = await openWallet({ path, deviceId: "ok-id" });
     expect(w.deviceId).toBe("ok-id");
+    await w.close();
+  });
+});
+
+describe("openWallet's options", () => {
+  it.each<[string, unknown]>([
+    ["a number", 7],
+    ["a BigInt", 7n],
+    ["a path separator", "a/b"],
+  ])("a device id that is %s is device-id-invalid before any directory is made", async (_, deviceId) => {
+    const path = join(dir(), "not-yet");
+    expect((await rejection(openWallet({ path, deviceId: deviceId as string }))).code).toBe("device-id-invalid");
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ["a schedule that is no object", { schedule: "hourly" }],
+    ["an unknown schedule field", { schedule: { refreshEveryMs: 1000 } }],
+    ["a negative retry base", { schedule: { retryBaseMs: -1 } }],
+    ["a fractional refresh interval", { schedule: { refreshIntervalMs: 0.5 } }],
+    ["an HTTP timeout beyond Node's timers", { httpTimeoutMs: 2 ** 31 }],
+  ])("%s is request-invalid, and no wallet is made", async (_, extra) => {
+    const path = join(dir(), "not-yet");
+    expect((await rejection(openWallet({ path, ...extra }))).code).toBe("request-invalid");
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("a partial schedule and the longest timer Node holds are accepted", async () => {
+    const w = await openWallet({ path: dir(), schedule: { retryBaseMs: 5 }, httpTimeoutMs: 2 ** 31 - 1 });
     await w.close();
   });
 });

@@ -79,11 +79,28 @@ function optionalFn<T>(v: T | undefined, name: string): T | undefined {
   return v;
 }
 
-function optionalCount(v: unknown, name: string): number | undefined {
-  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0)) {
-    throw new WalletError("request-invalid", `openWallet: ${name} must be a non-negative integer`);
+function optionalCount(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max)) {
+    throw new WalletError("request-invalid", `openWallet: ${name} must be an integer from 0 to ${max}`);
   }
   return v as number | undefined;
+}
+
+/** Node's timers hold at most 2^31 - 1 ms; a longer one fires at once (with a warning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The update schedule: the defaults, with what the host sets (only known keys, each a count of ms). */
+function scheduleOption(v: unknown): SchedulePolicy {
+  if (v === undefined) return { ...DEFAULT_SCHEDULE };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WalletError("request-invalid", "openWallet: schedule must be an object");
+  const out: SchedulePolicy = { ...DEFAULT_SCHEDULE };
+  for (const [k, x] of Object.entries(v)) {
+    if (k !== "refreshIntervalMs" && k !== "retryBaseMs" && k !== "maxRetryDelayMs") {
+      throw new WalletError("request-invalid", `openWallet: schedule.${k} is not a known field (refreshIntervalMs, retryBaseMs, maxRetryDelayMs)`);
+    }
+    out[k] = optionalCount(x, `schedule.${k}`) ?? DEFAULT_SCHEDULE[k];
+  }
+  return out;
 }
 
 /**
@@ -128,9 +145,9 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
   const http: HttpClient = optionalFn(options.http, "http") ?? ((url, init) => fetch(url, init));
   const now = checkedClock(hostNow);
   const config = {
-    schedule: { ...DEFAULT_SCHEDULE, ...options.schedule },
+    schedule: scheduleOption(options.schedule),
     ephemeralGcAfterMs: optionalCount(options.ephemeralGcAfterMs, "ephemeralGcAfterMs") ?? 30 * 24 * 3600 * 1000,
-    httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs") ?? 10_000,
+    httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs", MAX_TIMER_MS) ?? 10_000,
     retireDevicesAfterMs: optionalCount(options.retireDevicesAfterMs, "retireDevicesAfterMs") ?? 90 * 24 * 3600 * 1000,
     compactBackupsAbove: optionalCount(options.compactBackupsAbove, "compactBackupsAbove") ?? Number.POSITIVE_INFINITY,
   };

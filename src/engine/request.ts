@@ -7,6 +7,7 @@ import { normalizeAmount, parseAmount } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
 import { DEVICE_ID_PATTERN, isReservedName } from "../events/clock.ts";
 import { WalletError, type ErrorCode } from "../errors.ts";
+import { MAX_TIME_MS } from "../events/envelope.ts";
 
 export type Parser<T> = (value: unknown, path: string) => T;
 
@@ -60,7 +61,7 @@ export const boolean: Parser<boolean> = (v, path) => {
 
 /** A time in ms since the epoch, as the host's clock gives it. */
 export const timeMs: Parser<number> = (v, path) => {
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw invalid(path, "must be a non-negative integer (ms)");
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > MAX_TIME_MS) throw invalid(path, "must be a time in ms between 1970 and 9999");
   return v;
 };
 

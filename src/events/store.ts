@@ -190,20 +190,23 @@ export interface Store {
 }
 
 const head = (d: string): Key => ["head", d];
+/** A host-given value for a message: JSON.stringify throws on a BigInt and gives undefined for a function. */
+const describeValue = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : typeof v);
 /** What a value's checksum binds it to: its key (sealed-value.ts). */
 const tagOf = (key: Key | string) => (typeof key === "string" ? `meta:${key}` : `meta:${keyId(key)}`);
 
 /** Opens (or creates) the store of one wallet directory, taking its writer lock. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const dir = opts.path;
+  // Checked before anything is created: a refused open leaves no directory behind.
+  if (opts.deviceId !== undefined && !isDeviceId(opts.deviceId)) {
+    throw new WalletError("device-id-invalid", `device id must match [A-Za-z0-9_-]{1,64} and not be __proto__, got ${describeValue(opts.deviceId)}`);
+  }
   ensureDirectory(dir);
   const marker = readMarker(dir);
   const size = dataFileSize(dir);
   if (marker && (size === undefined || size === 0)) {
     throw new WalletError("store-corrupt", `${join(dir, DATA_FILE)} is ${size === undefined ? "missing" : "empty"}, but ${dir} held the wallet of device ${marker.deviceId}`);
-  }
-  if (opts.deviceId !== undefined && !isDeviceId(opts.deviceId)) {
-    throw new WalletError("device-id-invalid", `device id must match [A-Za-z0-9_-]{1,64} and not be __proto__, got ${JSON.stringify(opts.deviceId)}`);
   }
   checkLockFile(dir);
   checkDataFile(dir);
