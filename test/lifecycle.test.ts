@@ -1,8 +1,10 @@
 // close(): requests in flight finish (network waits are cut short and end in
 // wallet-closed), nothing half-written is left, and later requests fail with
 // wallet-closed. No raw lmdb error reaches a caller.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { openWallet } from "../src/wallet.ts";
+import { openWallet, type Wallet } from "../src/wallet.ts";
 import { startTestExchange } from "../src/testing/index.ts";
 import { tempDir } from "./support/temp-wallet.ts";
 
@@ -78,5 +80,51 @@ describe("the host clock", () => {
     cleanups.push(() => w.close());
     await expect(w.addExchange({ exchangeBaseUrl: "https://ex.example/" })).rejects.toMatchObject({ code: "clock-invalid" });
     expect(await w.exportEvents()).toEqual([]);
+  });
+});
+
+describe("closing a wallet with a sync request awaiting the provider", () => {
+  /** A real provider that answers /config and leaves every other request hanging. */
+  async function hangingProvider(): Promise<{ baseUrl: string; hits: string[] }> {
+    const hits: string[] = [];
+    const server = createServer((req, res) => {
+      hits.push(`${req.method} ${req.url}`);
+      if (req.url === "/config") {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ name: "sync", version: "2:0:0", storage_limit_in_megabytes: 16, annual_fee: "KUDOS:0", liability_limit: "KUDOS:0" }));
+      }
+      // Anything else: never answered.
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const { port } = server.address() as AddressInfo;
+    return { baseUrl: `http://127.0.0.1:${port}/`, hits };
+  }
+
+  it.each<[string, (w: Wallet, url: string) => Promise<unknown>]>([
+    ["runBackupCycle (upload)", (w) => w.runBackupCycle()],
+    ["loadBackupRecovery (download)", async (w, url) => w.loadBackupRecovery({ recovery: { walletRootPriv: (await w.getBackupRecovery()).walletRootPriv, providers: [{ url }] } })],
+  ])("%s ends with wallet-closed, cut short long before its deadline, recording no failure", async (_, call) => {
+    const provider = await hangingProvider();
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    // A deadline far beyond the test's own timeout: only close can end the wait.
+    const w = await openWallet({ path: dir.path, now: () => NOW, httpTimeoutMs: 600_000 });
+    await w.addBackupProvider({ backupProviderBaseUrl: provider.baseUrl, activate: true });
+    const outcome = call(w, provider.baseUrl).then(
+      () => "resolved",
+      (e: { code?: string; message?: string }) => e.code ?? `raw: ${e.message}`,
+    );
+    while (provider.hits.length < 2) await new Promise((r) => setTimeout(r, 5));
+    await w.close();
+    expect(await outcome).toBe("wallet-closed");
+
+    const again = await openWallet({ path: dir.path, now: () => NOW });
+    cleanups.push(() => again.close());
+    const info = await again.getBackupInfo();
+    expect(info.providers[0]).not.toHaveProperty("lastError");
   });
 });

@@ -177,7 +177,7 @@ async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<{
   const logs: { log: DecodedLog; snapshot?: Snapshot }[] = [];
   for (const url of rec.providers) {
     const account = deriveSyncAccountKey(rec.seed, url);
-    const r = await syncDownload(ctx.http, url, account.seed, { timeoutMs: ctx.config.httpTimeoutMs });
+    const r = await syncDownload(ctx.http, url, account.seed, { timeoutMs: ctx.config.httpTimeoutMs, signal: ctx.signal });
     ctx.ensureOpen();
     if (r.kind === "none") continue;
     if (r.kind === "error") {

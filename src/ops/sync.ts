@@ -112,7 +112,7 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
     return keyChanged();
   };
   const stopped = (): BackupCycleProviderResult => ({ ...result, outcome: "skipped" });
-  const opts = { timeoutMs: ctx.config.httpTimeoutMs };
+  const opts = { timeoutMs: ctx.config.httpTimeoutMs, signal: ctx.signal };
   const result: BackupCycleProviderResult = { syncProviderBaseUrl: url, outcome: "unchanged", merged: 0, uploads: 0 };
   let ifMatch = p.lastBackupHash;
   // What the backup at `ifMatch` holds, when this device knows it.
@@ -240,7 +240,7 @@ export const syncOperations = {
         if (existing.active !== active) ctx.appendLocal({ type: "backup-provider-added", data: { url, active } }, ctx.now());
         return;
       }
-      const cfg = await syncGetConfig(ctx.http, url, { timeoutMs: ctx.config.httpTimeoutMs });
+      const cfg = await syncGetConfig(ctx.http, url, { timeoutMs: ctx.config.httpTimeoutMs, signal: ctx.signal });
       ctx.ensureOpen();
       if (cfg.kind === "error") {
         throw new WalletError(syncCode(cfg.code), `${url} cannot be added as a backup provider: ${cfg.message}`, { url });

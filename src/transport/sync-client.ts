@@ -57,6 +57,8 @@ export interface SyncRequestOptions {
   timeoutMs?: number;
   /** Largest blob accepted from a provider (default 64 MiB). */
   maxBlobBytes?: number;
+  /** Ends the request early, as its deadline would (a wallet closing). */
+  signal?: AbortSignal;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -236,7 +238,7 @@ export async function syncGetConfig(http: HttpClient, baseUrl: string, opts: Syn
     };
     if (liabilityLimit !== undefined) out.liabilityLimit = liabilityLimit;
     return out;
-  });
+  }, opts.signal);
   return attempt.done ? attempt.value : transportFailure(`GET ${url}`, attempt, timeoutMs);
 }
 
@@ -272,7 +274,7 @@ export async function syncDownload(
     }
     if (resp.status !== 200) return httpError(`GET ${url}`, resp);
     return readSignedBackup(`GET ${url}`, resp, pub, maxBlobBytes);
-  });
+  }, opts.signal);
   return attempt.done ? attempt.value : transportFailure(`GET ${url}`, attempt, timeoutMs);
 }
 
@@ -357,6 +359,6 @@ export async function syncUpload(
       default:
         return httpError(what, resp);
     }
-  });
+  }, opts.signal);
   return attempt.done ? attempt.value : transportFailure(what, attempt, timeoutMs);
 }
