@@ -434,6 +434,8 @@ describe("recordRefresh", () => {
     expect(await w.recordRefresh({ refreshGroupId: "RG", inputs, outputs })).toEqual({ refreshGroupId: "RG" });
     await expectRefused(w, "spend-duplicate", () => w.recordRefresh({ refreshGroupId: "RG", inputs: inputs.slice(1), outputs }));
     await expectRefused(w, "spend-duplicate", () => w.recordRefresh({ refreshGroupId: "RG", inputs, outputs: outputs.slice(0, 1) }));
+    // As many inputs as recorded, one coin twice: no retry, and refused as any request naming a coin twice.
+    await expectRefused(w, "request-invalid", () => w.recordRefresh({ refreshGroupId: "RG", inputs: [inputs[0], inputs[0]], outputs }));
   });
 
   it("refuses a refresh without inputs", async () => {

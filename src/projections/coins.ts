@@ -640,15 +640,18 @@ export function decideRecordRefresh(
   eventAt?: EventAt,
 ): Decision<{ refreshGroupId: string }> {
   const { refreshGroupId } = req;
+  // A coin named twice is refused as such, before anything is looked up: it is no retry of anything.
+  const seen = new Set<string>();
+  for (const { coinPub } of req.inputs) {
+    if (seen.has(coinPub)) throw new WalletError("request-invalid", `coin ${coinPub} is refreshed twice`);
+    seen.add(coinPub);
+  }
   if (isRecordedRefresh(records, req, eventAt)) return noEvents({ refreshGroupId });
   let url: string | undefined;
   let currency: string | undefined;
   let consumed: Amount | undefined;
-  const seen = new Set<string>();
   for (const input of req.inputs) {
     const coin = requireLiveCoin(records, input.coinPub);
-    if (seen.has(coin.coinPub)) throw new WalletError("request-invalid", `coin ${coin.coinPub} is refreshed twice`);
-    seen.add(coin.coinPub);
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
@@ -673,7 +676,9 @@ export function decideRecordRefresh(
 /**
  * True when exactly this refresh (same inputs and amounts, same outputs) is already recorded: a retry.
  * The records show only what a request names; the recording event, where it is held, shows what it
- * left out (an input or an output fewer), which makes the request a different refresh.
+ * left out (an input or an output fewer), which makes the request a different refresh. Where the
+ * event was folded into a snapshot, the records alone decide: everything the request names is then
+ * recorded, so taking it as a retry claims nothing the wallet does not hold.
  */
 function isRecordedRefresh(
   records: Records,

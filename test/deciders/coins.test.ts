@@ -316,12 +316,14 @@ describe("decideRecordRefresh", () => {
     given(...facts).when(decideRecordRefresh, { refreshGroupId: "r1", inputs, outputs: out }).thenNothing({ refreshGroupId: "r1" });
   });
   it("inputs consumed under one refresh id by two events (two devices) are no retry of either", () => {
-    const out1 = [coin("n1", "KUDOS:0.5")];
+    // Each event consumed two coins, so the request matches either one's counts: only the dots tell them apart.
+    const c3 = coin("c3", "KUDOS:2");
+    const c4 = coin("c4", "KUDOS:2");
     given(
       added(EX),
-      withdrawn(EX, "g1", [c1, c2]),
-      by("A", refreshed("r1", EX, [{ coinPub: "c1", amount: "KUDOS:1" }], []), {}),
-      by("B", refreshed("r1", EX, [{ coinPub: "c2", amount: "KUDOS:1" }], out1), { A: 2 }),
+      withdrawn(EX, "g1", [c1, c2, c3, c4]),
+      by("A", refreshed("r1", EX, [{ coinPub: "c1", amount: "KUDOS:1" }, { coinPub: "c3", amount: "KUDOS:1" }], []), {}),
+      by("B", refreshed("r1", EX, [{ coinPub: "c2", amount: "KUDOS:1" }, { coinPub: "c4", amount: "KUDOS:1" }], []), { A: 2 }),
     )
       .when(decideRecordRefresh, {
         refreshGroupId: "r1",
@@ -332,6 +334,19 @@ describe("decideRecordRefresh", () => {
         outputs: [],
       })
       .refused("spend-duplicate");
+  });
+  it("where the recording event is not held (folded into a snapshot), what the records show decides: all it names is recorded", () => {
+    const inputs = [
+      { coinPub: "c1", amount: "KUDOS:1" },
+      { coinPub: "c2", amount: "KUDOS:1" },
+    ];
+    const out = [coin("n1", "KUDOS:0.5"), coin("n2", "KUDOS:0.5")];
+    const { records } = given(added(EX), withdrawn(EX, "g1", [c1, c2]), refreshed("r1", EX, inputs, out));
+    const notHeld = () => undefined;
+    expect(decideRecordRefresh(records, { refreshGroupId: "r1", inputs: inputs.slice(0, 1), outputs: out.slice(0, 1) }, notHeld).events).toEqual([]);
+    // An output it does not hold, or a different amount, is still no retry.
+    expect(() => decideRecordRefresh(records, { refreshGroupId: "r1", inputs, outputs: [coin("n9", "KUDOS:0.5")] }, notHeld)).toThrow(expect.objectContaining({ code: "spend-duplicate" }));
+    expect(() => decideRecordRefresh(records, { refreshGroupId: "r1", inputs: [{ coinPub: "c1", amount: "KUDOS:0.5" }], outputs: [] }, notHeld)).toThrow(expect.objectContaining({ code: "spend-duplicate" }));
   });
   it("refreshing in another currency than the coin's is refused", () => {
     given(...withC1)
