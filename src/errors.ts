@@ -5,7 +5,7 @@
 export const ERROR_CODES = {
   // Requests
   "request-invalid": "a request is malformed: a field is missing, of the wrong type or out of range",
-  "request-too-large": "a field is longer than the store can key (LMDB keys are at most 1,978 bytes)",
+  "request-too-large": "a field is longer, or a list holds more items, than the engine takes (an id or URL becomes an LMDB key: at most 1,978 bytes)",
   "operation-unknown": "handleRequest was given an operation name the engine does not have",
   "url-invalid": "a base URL is not an http(s) URL without credentials, query or fragment",
   "amount-invalid": 'an amount is not "CUR:V[.F]" with at most 8 fraction digits and V ≤ 2^52, or is zero where value is needed',
@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   "exchange-http-error": "the exchange answered with an HTTP error status",
   "exchange-malformed-response": "the exchange answered with something that is not JSON",
   "exchange-keys-invalid": "/keys lacks a field the engine needs, or has one of the wrong type",
-  "exchange-terms-invalid": "/terms answered without an ETag or Taler-Terms-Version",
+  "exchange-terms-invalid": "/terms answered without an ETag or Taler-Terms-Version, or with one longer than 512 bytes",
   "exchange-version-incompatible": "the exchange speaks a protocol version this engine cannot",
   "exchange-master-pub-changed": "the exchange advertises another master public key than the one recorded",
   "exchange-denominations-expired": "the exchange offers no denomination that can still be withdrawn",

@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ENGINE_EXCHANGE_PROTOCOL_VERSION,
@@ -298,6 +300,23 @@ describe("fetchTerms against the test exchange", () => {
       { kind: "missing-field", field: "Taler-Terms-Version", path: "terms" },
     ]);
     expect(await fetchTerms(http, ex.baseUrl)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
+  });
+
+  it("refuses a 304 that names no version when the request named none (nothing an offer could record)", async () => {
+    // A real server that answers every request 304 Not Modified, with no headers at all.
+    const server = createServer((_req, res) => {
+      res.writeHead(304);
+      res.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      expect(await fetchTerms(http, `http://127.0.0.1:${port}/`)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
+      // With a version of its own to fall back on, the 304 confirms that version.
+      expect(await fetchTerms(http, `http://127.0.0.1:${port}/`, { etag: "v7" })).toMatchObject({ ok: true, notModified: true, etag: "v7" });
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("refuses an ETag longer than the 512 bytes an event may record", async () => {

@@ -387,6 +387,7 @@ export async function fetchTerms(
     if (resp.status === 304) {
       await resp.body?.cancel().catch(() => {});
       const etag = stripEtag(resp.headers.get("ETag")) ?? stripEtag(opts.etag ?? null) ?? termsVersion ?? "";
+      if (etag === "") return fail("exchange-terms-invalid", "/terms: 304 Not Modified to a request naming no version, without ETag or Taler-Terms-Version", resp.status);
       if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) {
         return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, resp.status);
       }
