@@ -200,6 +200,11 @@ describe("wrong field types", () => {
     await expectRefusedUnchanged(call, "request-invalid");
   });
 
+  it("a recovery whose provider list has a hole is request-invalid", async () => {
+    const { walletRootPriv } = await w.getBackupRecovery();
+    await expectRefusedUnchanged(() => w.loadBackupRecovery({ recovery: { walletRootPriv, providers: new Array(1) } }), "request-invalid");
+  });
+
   it("a language list of more than 32 items is request-too-large", async () => {
     await expectRefusedUnchanged(() => w.getExchangeTos({ exchangeBaseUrl: EX, acceptLanguage: Array.from({ length: 33 }, (_, i) => `x-${i}`) }), "request-too-large");
   });

@@ -73,6 +73,7 @@ describe("the host clock", () => {
     ["negative", -1000],
     ["past year 9999", 2 ** 60],
     ["not a number", Number.NaN],
+    ["not even printable (no toString)", Object.create(null) as number],
   ])("a %s clock refuses every write with clock-invalid and writes nothing", async (_, t) => {
     const dir = tempDir();
     cleanups.push(dir.cleanup);
@@ -80,6 +81,19 @@ describe("the host clock", () => {
     cleanups.push(() => w.close());
     await expect(w.addExchange({ exchangeBaseUrl: "https://ex.example/" })).rejects.toMatchObject({ code: "clock-invalid" });
     expect(await w.exportEvents()).toEqual([]);
+  });
+
+  it("a clock that throws something without a string form is clock-invalid too", async () => {
+    const dir = tempDir();
+    cleanups.push(dir.cleanup);
+    const w = await openWallet({
+      path: dir.path,
+      now: () => {
+        throw Object.create(null);
+      },
+    });
+    cleanups.push(() => w.close());
+    await expect(w.addExchange({ exchangeBaseUrl: "https://ex.example/" })).rejects.toMatchObject({ code: "clock-invalid" });
   });
 });
 

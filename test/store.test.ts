@@ -184,6 +184,7 @@ describe("openWallet's options", () => {
     ["a negative retry base", { schedule: { retryBaseMs: -1 } }],
     ["a fractional refresh interval", { schedule: { refreshIntervalMs: 0.5 } }],
     ["an HTTP timeout beyond Node's timers", { httpTimeoutMs: 2 ** 31 }],
+    ["an HTTP timeout of 0 (every request would time out at once)", { httpTimeoutMs: 0 }],
   ])("%s is request-invalid, and no wallet is made", async (_, extra) => {
     const path = join(dir(), "not-yet");
     expect((await rejection(openWallet({ path, ...extra }))).code).toBe("request-invalid");

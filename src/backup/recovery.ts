@@ -33,8 +33,10 @@ export interface ParsedRecovery {
   providers: string[];
 }
 
-/** Checks a recovery object: its key (backup-key-invalid) and its provider URLs (url-invalid). */
-/** `baseUrl` canonicalizes a provider's URL, bounding its length as every stored URL is bounded. */
+/**
+ * Checks a recovery object: its key (backup-key-invalid) and its provider URLs (url-invalid; with
+ * the engine's `baseUrl`, request-too-large beyond the length every stored URL is bounded to).
+ */
 export function parseRecovery(v: unknown, path = "recovery", baseUrl: (url: string, path: string) => string = canonicalizeBaseUrl): ParsedRecovery {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new WalletError("request-invalid", `${path} must be { walletRootPriv, providers }`, { path });
   const r = v as Record<string, unknown>;
@@ -45,12 +47,14 @@ export function parseRecovery(v: unknown, path = "recovery", baseUrl: (url: stri
   const list = r.providers === undefined ? [] : r.providers;
   if (!Array.isArray(list) || list.length > 64) throw new WalletError("request-invalid", `${path}.providers must be an array of at most 64 { url }`, { path: `${path}.providers` });
   const providers: string[] = [];
-  list.forEach((p, i) => {
+  // Every index, holes of a sparse array included (forEach would skip them).
+  for (let i = 0; i < list.length; i++) {
+    const p: unknown = list[i];
     const url = typeof p === "object" && p !== null ? (p as { url?: unknown }).url : undefined;
     if (typeof url !== "string") throw new WalletError("request-invalid", `${path}.providers[${i}].url must be a base URL`, { path: `${path}.providers[${i}].url` });
     const canonical = baseUrl(url, `${path}.providers[${i}].url`);
     if (!providers.includes(canonical)) providers.push(canonical);
-  });
+  }
   return { seed, providers };
 }
 

@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { normalizeAmount } from "../codec/amounts.ts";
 import { isWalletError } from "../errors.ts";
-import { startSyncServer, type SyncServerOptions } from "../transport/sync-server.ts";
+import { MAX_STORAGE_LIMIT_MB, startSyncServer, type SyncServerOptions } from "../transport/sync-server.ts";
 import { isEntryPoint } from "./entry-point.ts";
 
 const USAGE = `usage: sync-server [options]
@@ -61,8 +61,8 @@ function parse(argv: string[]): Parsed {
   if (values.postgres !== undefined) options.postgres = values.postgres;
   if (values["storage-limit-mb"] !== undefined) {
     const mb = Number(values["storage-limit-mb"]);
-    if (!/^\d+(\.\d+)?$/.test(values["storage-limit-mb"]) || !(mb > 0)) {
-      return { kind: "usage-error", message: `--storage-limit-mb must be a positive number, got ${JSON.stringify(values["storage-limit-mb"])}` };
+    if (!/^\d+(\.\d+)?$/.test(values["storage-limit-mb"]) || !(mb > 0) || mb > MAX_STORAGE_LIMIT_MB) {
+      return { kind: "usage-error", message: `--storage-limit-mb must be a positive number up to ${MAX_STORAGE_LIMIT_MB}, got ${JSON.stringify(values["storage-limit-mb"])}` };
     }
     options.storageLimitInMegabytes = mb;
   }

@@ -66,10 +66,11 @@ function checkedClock(host: () => number): () => number {
     try {
       t = host();
     } catch (e) {
-      throw new WalletError("clock-invalid", `the host clock threw: ${(e as Error)?.message ?? String(e)}`);
+      const message = (e as { message?: unknown } | undefined)?.message;
+      throw new WalletError("clock-invalid", `the host clock threw: ${typeof message === "string" ? message : asText(e)}`);
     }
     const ms = typeof t === "number" ? Math.floor(t) : NaN;
-    if (!(ms >= 0 && ms <= MAX_TIME_MS)) throw new WalletError("clock-invalid", `the host clock gave ${String(t)}, not a time in ms between 1970 and 9999`);
+    if (!(ms >= 0 && ms <= MAX_TIME_MS)) throw new WalletError("clock-invalid", `the host clock gave ${asText(t)}, not a time in ms between 1970 and 9999`);
     return ms;
   };
 }
@@ -79,9 +80,9 @@ function optionalFn<T>(v: T | undefined, name: string): T | undefined {
   return v;
 }
 
-function optionalCount(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || v > max)) {
-    throw new WalletError("request-invalid", `openWallet: ${name} must be an integer from 0 to ${max}`);
+function optionalCount(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER, min = 0): number | undefined {
+  if (v !== undefined && (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max)) {
+    throw new WalletError("request-invalid", `openWallet: ${name} must be an integer from ${min} to ${max}`);
   }
   return v as number | undefined;
 }
@@ -147,7 +148,7 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
   const config = {
     schedule: scheduleOption(options.schedule),
     ephemeralGcAfterMs: optionalCount(options.ephemeralGcAfterMs, "ephemeralGcAfterMs") ?? 30 * 24 * 3600 * 1000,
-    httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs", MAX_TIMER_MS) ?? 10_000,
+    httpTimeoutMs: optionalCount(options.httpTimeoutMs, "httpTimeoutMs", MAX_TIMER_MS, 1) ?? 10_000,
     retireDevicesAfterMs: optionalCount(options.retireDevicesAfterMs, "retireDevicesAfterMs") ?? 90 * 24 * 3600 * 1000,
     compactBackupsAbove: optionalCount(options.compactBackupsAbove, "compactBackupsAbove") ?? Number.POSITIVE_INFINITY,
   };

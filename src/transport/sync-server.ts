@@ -94,7 +94,7 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
 };
 
 /** Largest storage limit accepted: 1 TiB, far beyond any backup, yet a byte count exact in a double. */
-const MAX_STORAGE_LIMIT_MB = 1_048_576;
+export const MAX_STORAGE_LIMIT_MB = 1_048_576;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function invalidOption(message: string): WalletError {
