@@ -126,6 +126,33 @@ describe("compacted backups", () => {
     600_000,
   );
 
+  it("a device named like an Object.prototype member (toString) whose events are all in the tail restores like any other", async () => {
+    const root = mkdtempSync(join(tmpdir(), "backup-compaction-"));
+    try {
+      const laptop = await fresh(root, "laptop");
+      await laptop.addExchange({ exchangeBaseUrl: "https://ex.example/" });
+      await laptop.addExchange({ exchangeBaseUrl: "https://ex2.example/" });
+      // Two devices that saw the laptop's events but not each other's: the frontier stops at the laptop's.
+      const odd = await fresh(root, "toString");
+      const phone = await fresh(root, "phone");
+      for (const w of [odd, phone]) await w.importEvents(await laptop.exportEvents());
+      await odd.addExchange({ exchangeBaseUrl: "https://odd.example/" });
+      await phone.addExchange({ exchangeBaseUrl: "https://phone.example/" });
+      for (const w of [odd, phone]) await laptop.importEvents(await w.exportEvents());
+      const aRoot = (await laptop.getBackupRecovery()).walletRootPriv;
+      const file = await laptop.exportBackupEncrypted();
+      const content = decryptBackupFile(file, aRoot) as { snapshot?: { frontier: Record<string, number> } };
+      expect(content.snapshot?.frontier).toEqual({ laptop: 2 });
+
+      const restored = await fresh(root, "tablet");
+      await restored.importBackupEncrypted(file, { walletRootPriv: aRoot });
+      expect(await restored.getVectorClock()).toEqual(await laptop.getVectorClock());
+      for (const w of [laptop, odd, phone, restored]) await w.close();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it("coins whose creating events were folded into the snapshot keep their facts and secrets on the device restored from it", async () => {
     const root = mkdtempSync(join(tmpdir(), "backup-compaction-"));
     try {

@@ -11,7 +11,7 @@
 //   no log (a state-only backup)               backup-content-invalid
 //   the log's columns                          backup-log-invalid
 //   clocks that are not the log's              backup-content-invalid
-import { isDeviceId, normalizeClock, type VectorClock } from "../events/clock.ts";
+import { isDeviceId, normalizeClock, seqOf, type VectorClock } from "../events/clock.ts";
 import { WalletError } from "../errors.ts";
 import { BACKUP_SCHEMA_ID, BACKUP_SCHEMA_VERSION } from "./content.ts";
 import { decodeLog, type DecodedLog } from "./log-codec.ts";
@@ -120,7 +120,7 @@ function readSnapshot(snapshot: unknown, log: unknown, strings: string[], clocks
   for (const d of Object.keys(frontier)) if (!Object.prototype.hasOwnProperty.call(heads, d)) throw inconsistent(`no head for ${d}, which the frontier covers up to ${frontier[d]}`);
   const tail = decodeLog(log, strings, { heads: new Map(Object.entries(heads).map(([d, h]) => [d, h.hash])) });
   for (const c of tail.chains) {
-    const below = frontier[c.device] ?? 0;
+    const below = seqOf(frontier, c.device);
     if (c.seq !== below + 1) throw inconsistent(`the tail of ${c.device} starts at seq ${c.seq}, the frontier stops at ${below}`);
   }
   const whole = normalizeClock({ ...frontier, ...tail.clock });

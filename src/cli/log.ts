@@ -1,6 +1,6 @@
 // `wallet-engine log | clock`: the event log and its vector clock.
 import type { ResponseEnvelope } from "../engine/engine.ts";
-import type { VectorClock } from "../events/clock.ts";
+import { seqOf, type VectorClock } from "../events/clock.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { UsageError, type Command, type CommandContext } from "./command.ts";
 import { eventSummary } from "./event-summary.ts";
@@ -103,7 +103,7 @@ async function follow(cx: CommandContext, since: VectorClock, initial: WalletEve
   const show = (events: WalletEvent[]) => {
     for (const e of events) {
       cx.io.stdout.write(`${cx.global.json ? toJson(e, "line") : streamRow(cx.style, widths, e)}\n`);
-      if ((printed[e.device] ?? 0) < e.seq) printed[e.device] = e.seq;
+      if (seqOf(printed, e.device) < e.seq) printed[e.device] = e.seq;
     }
   };
   if (!cx.global.json) cx.io.stdout.write(`${paint(cx.style, "bold", [HEADER[0].padEnd(widths[0]), HEADER[1].padStart(widths[1]), HEADER[2].padEnd(widths[2]), HEADER[3]].join("  "))}\n`);

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { open } from "lmdb";
 import { isWalletError } from "../errors.ts";
+import { seqOf } from "./clock.ts";
 import { validateSharedEvent, type LocalEvent, type SharedEvent } from "./envelope.ts";
 import { canonicalEventText, hashOfBytes } from "./event-codec.ts";
 import { keyId, memoryRecords, plainView, tablesOf, type Key, type Projection } from "./records.ts";
@@ -191,7 +192,7 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
       events.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : 0));
       // The stored records are folded up to the "projected" clock; what a crash left above it is folded again at the next open.
       const projected = cacheFacts.get("projected") as { clock?: Record<string, number>; localNext?: number } | undefined;
-      const folded = (d: string, s: number) => projected?.clock === undefined || s <= (projected.clock[d] ?? 0);
+      const folded = (d: string, s: number) => projected?.clock === undefined || s <= seqOf(projected.clock, d);
       const localFolded = (n: number) => projected?.localNext === undefined || n < projected.localNext;
       attempt("fold of the log", () => {
         for (const e of events) if (!covered(e.device, e.seq) && folded(e.device, e.seq)) for (const p of projections) p.evolveShared?.(fold, e);

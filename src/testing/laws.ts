@@ -7,7 +7,7 @@
 // built from them.
 import fc from "fast-check";
 import { amountCmp, amountSum } from "../codec/amounts.ts";
-import type { VectorClock } from "../events/clock.ts";
+import { seqOf, type VectorClock } from "../events/clock.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { isWalletError } from "../errors.ts";
 import type { Wallet } from "../wallet.ts";
@@ -26,7 +26,7 @@ import {
   type SimulationOptions,
 } from "./simulator.ts";
 
-const covers = (clock: VectorClock, device: string, seq: number) => (clock[device] ?? 0) >= seq;
+const covers = (clock: VectorClock, device: string, seq: number) => seqOf(clock, device) >= seq;
 
 async function mergeInto(w: Wallet, ...sets: WalletEvent[][]): Promise<Wallet> {
   for (const s of sets) await w.importEvents(s);
@@ -368,7 +368,7 @@ function removedClock(log: WalletEvent[], url: string): VectorClock {
   const out: VectorClock = {};
   for (const e of log) {
     if (e.type !== "exchange-deleted" || (e.data as { url: string }).url !== url) continue;
-    for (const [d, s] of Object.entries(e.deps)) out[d] = Math.max(out[d] ?? 0, s);
+    for (const [d, s] of Object.entries(e.deps)) out[d] = Math.max(seqOf(out, d), s);
   }
   return out;
 }
