@@ -224,6 +224,12 @@ describe.concurrent("wallet-engine as a child process", { timeout: 120_000 }, ()
     const lines = ok(await cli(w, "log", "--json")).trim();
     expect(JSON.parse(lines)).toHaveLength(3);
     usage(await cli(w, "log", "--sync-every", "5"), /^usage: wallet-engine log/);
+    // Node would run a timer longer than 2^31 - 1 ms every millisecond; a tiny one would hammer the provider.
+    for (const every of ["2147484", "0.0001"]) {
+      const r = await cli(w, "log", "--follow", "--sync-every", every);
+      usage(r, /^usage: wallet-engine log/);
+      expect(r.stderr).toMatch(/--sync-every takes a number of seconds from 0.1/);
+    }
   });
 
   it("serve answers JSON lines with envelopes and notifications, and ends with its input", async () => {

@@ -556,7 +556,9 @@ describe("sync-server command", () => {
     [["--data", "/tmp/x", "--bogus"], /bogus/],
     [["--data", "/tmp/x", "--annual-fee", "lots"], /--annual-fee/],
     [["--data", "/tmp/x", "--storage-limit-mb", "-1"], /--storage-limit-mb/],
-    [["--data", "/tmp/x", "--storage-limit-mb", "2000000"], /--storage-limit-mb/],
+    [["--data", "/tmp/x", "--storage-limit-mb", "2000"], /--storage-limit-mb/],
+    [["--data", ""], /--data/],
+    [["--data", "/tmp/x", "--host", ""], /--host/],
   ])("exits 2 with one line for bad arguments %j", async (args, pattern) => {
     const cli = runCli(args);
     expect(await cli.exited).toBe(2);

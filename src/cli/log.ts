@@ -83,8 +83,9 @@ const log: Command = {
     if (cx.opts["sync-every"] !== undefined) {
       if (cx.opts.follow !== true) throw new UsageError("--sync-every needs --follow", log);
       syncEvery = Number(cx.opts["sync-every"]);
-      if (!/^\d+(\.\d+)?$/.test(cx.opts["sync-every"] as string) || !(syncEvery > 0)) {
-        throw new UsageError(`--sync-every takes a positive number of seconds, got ${JSON.stringify(cx.opts["sync-every"])}`, log);
+      // Node's timers hold at most 2^31 - 1 ms (a longer one fires every millisecond); a tenth of a second is already ten cycles a second.
+      if (!/^\d+(\.\d+)?$/.test(cx.opts["sync-every"] as string) || !(syncEvery >= 0.1) || syncEvery * 1000 > MAX_TIMER_MS) {
+        throw new UsageError(`--sync-every takes a number of seconds from 0.1 to ${Math.floor(MAX_TIMER_MS / 1000)}, got ${JSON.stringify(cx.opts["sync-every"])}`, log);
       }
     }
     const events = (await cx.request("exportEvents", since === undefined ? undefined : { since })) as WalletEvent[];
@@ -95,6 +96,8 @@ const log: Command = {
     return follow(cx, since ?? {}, events, syncEvery);
   },
 };
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 async function follow(cx: CommandContext, since: VectorClock, initial: WalletEvent[], syncEvery: number | undefined): Promise<number> {
   const printed: VectorClock = { ...since };

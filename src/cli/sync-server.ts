@@ -55,6 +55,9 @@ function parse(argv: string[]): Parsed {
   if (values.data !== undefined && values.postgres !== undefined) {
     return { kind: "usage-error", message: "give either --data or --postgres, not both" };
   }
+  for (const flag of ["data", "postgres", "host"] as const) {
+    if (values[flag] === "") return { kind: "usage-error", message: `--${flag} needs a value` };
+  }
   const options: SyncServerOptions = { port };
   if (values.data !== undefined) options.path = values.data;
   if (values.host !== undefined) options.host = values.host;

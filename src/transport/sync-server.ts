@@ -93,8 +93,11 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
   "Access-Control-Max-Age": "86400",
 };
 
-/** Largest storage limit accepted: 1 TiB, far beyond any backup, yet a byte count exact in a double. */
-export const MAX_STORAGE_LIMIT_MB = 1_048_576;
+/**
+ * Largest storage limit accepted: 1 GiB. A body is held as one Buffer before it is stored, and
+ * PostgreSQL's bytea holds at most 1 GB; backups are megabytes.
+ */
+export const MAX_STORAGE_LIMIT_MB = 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function invalidOption(message: string): WalletError {
