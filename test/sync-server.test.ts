@@ -525,6 +525,21 @@ describe("sync-server command", () => {
     }
   }
 
+  it("keeps serving when the reader of its log goes away (sync-server | head -1)", async () => {
+    const data = mkdtempSync(join(tmpdir(), "sync-cli-"));
+    dirs.push(data);
+    const cli = runCli(["--port", "0", "--data", data]);
+    await waitFor(() => cli.out().includes("\n"), "the first line");
+    const baseUrl = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(cli.out())?.[1];
+    // The reader closes its end: every later log line meets EPIPE.
+    cli.child.stdout.destroy();
+    for (let i = 0; i < 3; i++) expect(json(await raw(`${baseUrl}config`))).toMatchObject({ name: "sync" });
+    expect(cli.child.exitCode).toBeNull();
+    cli.child.kill("SIGTERM");
+    expect(await cli.exited).toBe(0);
+    expect(cli.err()).toBe("");
+  });
+
   it("prints its base URL, logs one line per request, and exits 0 on SIGTERM", async () => {
     const data = mkdtempSync(join(tmpdir(), "sync-cli-"));
     dirs.push(data);

@@ -108,9 +108,19 @@ export async function syncServerCommand(argv: string[]): Promise<number> {
       throw new Error(`unhandled parse result ${JSON.stringify(never)}`);
     }
   }
+  // A server keeps serving when the reader of its log goes away (`sync-server | head -1`): the
+  // request lines are then dropped, where an EPIPE would crash it (or end it as a CLI would).
+  let logOpen = true;
+  process.stdout.removeAllListeners("error");
+  process.stdout.on("error", () => {
+    logOpen = false;
+  });
+  const print = (line: string) => {
+    if (logOpen && process.stdout.writable) process.stdout.write(`${line}\n`);
+  };
   let server;
   try {
-    server = await startSyncServer({ ...parsed.options, log: (line) => process.stdout.write(`${line}\n`) });
+    server = await startSyncServer({ ...parsed.options, log: print });
   } catch (e) {
     const message = isWalletError(e) ? `${e.message} [${e.code}]` : e instanceof Error ? e.message : String(e);
     process.stderr.write(`sync-server: cannot start: ${message}\n`);
@@ -119,10 +129,10 @@ export async function syncServerCommand(argv: string[]): Promise<number> {
   // Registered once listening: a signal during startup keeps its default effect.
   const signal = waitForSignal();
   const where = parsed.options.postgres !== undefined ? "postgres" : `lmdb ${parsed.options.path}`;
-  process.stdout.write(`sync server listening on ${server.baseUrl} (${where})\n`);
+  print(`sync server listening on ${server.baseUrl} (${where})`);
   const sig = await signal;
   await server.close();
-  process.stdout.write(`sync server stopped (${sig})\n`);
+  print(`sync server stopped (${sig})`);
   return 0;
 }
 
