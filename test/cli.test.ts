@@ -3,7 +3,7 @@
 // asserted. Independent chains run concurrently; each chain is sequential
 // because a wallet directory has one writer at a time.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli as runCliInProcess, commands } from "../src/cli/main.ts";
@@ -270,6 +270,27 @@ describe.concurrent("wallet-engine as a child process", { timeout: 120_000 }, ()
     const debug = await cli(w, "api", "addExchange", '{"exchangeBaseUrl": 5}', "--debug");
     expect(debug.status).toBe(1);
     expect(debug.stderr).toMatch(/^error: url-invalid: addExchange\.exchangeBaseUrl must be a base URL string\ndetails: \{"path":"addExchange\.exchangeBaseUrl"\}\nWalletError: .*\n\s+at /);
+  });
+
+  it("a creating command that is refused leaves no new wallet behind; one that records something keeps it", async () => {
+    const missing = walletPath();
+    refused(await cli(missing, "backup", "import", join(missing, "..", "no-such-file.bin")), "file-unreadable");
+    expect(existsSync(missing)).toBe(false);
+    refused(await cli(missing, "exchanges", "add", "ftp://x.example/"), "url-invalid");
+    expect(existsSync(missing)).toBe(false);
+    expect((await cli(missing, "api", "noSuchOperation", "{}")).status).not.toBe(0);
+    expect(existsSync(missing)).toBe(false);
+    // An empty directory given to it stays, empty.
+    const empty = walletPath();
+    mkdirSync(empty);
+    refused(await cli(empty, "exchanges", "add", "ftp://x.example/"), "url-invalid");
+    expect(readdirSync(empty)).toEqual([]);
+    // A wallet that already exists is never taken back, refused or not.
+    const held = await preparedWallet(async () => {});
+    refused(await cli(held, "exchanges", "add", "ftp://x.example/"), "url-invalid");
+    expect(existsSync(join(held, "WALLET"))).toBe(true);
+    ok(await cli(missing, "exchanges", "add", "https://ex.example/"));
+    expect(existsSync(join(missing, "WALLET"))).toBe(true);
   });
 
   it("missing, empty, corrupt, locked and non-directory wallets: one line with the code, exit 1", async () => {

@@ -26,7 +26,7 @@ import { logCommands } from "./log.ts";
 import { maintenanceCommands } from "./maintenance.ts";
 import { progressBar } from "./progress.ts";
 import { syncCommands } from "./sync.ts";
-import { openCliWallet } from "./wallet-dir.ts";
+import { isUntouched, newWalletAt, openCliWallet, removeNewWallet } from "./wallet-dir.ts";
 import { isEntryPoint } from "./entry-point.ts";
 
 export const commands: Command[] = [
@@ -148,7 +148,10 @@ async function runCommand(command: Command, argv: string[], io: CliIo, debug: bo
     return 0;
   }
   const { global } = parsed;
+  // A refused command must not leave a new wallet behind (a typo in --wallet, a missing file to import).
+  const fresh = newWalletAt(global.wallet, command.wallet);
   let wallet: Wallet | undefined;
+  let status = 1;
   try {
     if (command.wallet !== "none") wallet = await openCliWallet(global.wallet, command.wallet);
     let requests = 0;
@@ -172,12 +175,15 @@ async function runCommand(command: Command, argv: string[], io: CliIo, debug: bo
       },
       progress: (title, total) => progressBar(io.stderr, io.env, title, total),
     };
-    return (await command.run(cx)) ?? 0;
+    status = (await command.run(cx)) ?? 0;
+    return status;
   } catch (e) {
     if (e instanceof UsageError) return usageFailure(io, e.message, usageLine(command), [PROGRAM, ...command.words].join(" "));
     return reportFailure(io, e, global);
   } finally {
+    const undo = status !== 0 && fresh !== undefined && wallet !== undefined && (await isUntouched(wallet).catch(() => false));
     await wallet?.close().catch(() => {});
+    if (undo) removeNewWallet(global.wallet, fresh!);
   }
 }
 
