@@ -187,6 +187,50 @@ describe("snapshot and tail", () => {
     );
   }, 600_000);
 
+  it("every shared table states its stored form's shape, so a snapshot's records are checked as they arrive", () => {
+    for (const p of PROJECTIONS) {
+      for (const [table, codec] of Object.entries(p.tables)) if (!codec.local) expect(codec.shape, `${p.name}.${table}`).toBeDefined();
+    }
+  });
+
+  it("refuses a snapshot record that decodes but is malformed (it would fail every later read), writing nothing", async () => {
+    const h = fc.sample(histories, { seed: 7, numRuns: 1 })[0];
+    await withDevices(h, async (dirs, root) => {
+      const a = await copyOf(dirs[0], join(root, "a"));
+      const x = await open(join(root, "x"), "x");
+      try {
+        a.compact(a.clock());
+        const snap = a.snapshot();
+        // Each decodes without complaint (the codecs trust what a wallet wrote itself); each breaks a read later.
+        const malformed: Record<string, unknown> = {
+          bal: [[null, null], [0, 0]],
+          res: [-1, 0],
+          exev: "not a list",
+          conflict: [5],
+          wgx: 2,
+          coin: null,
+          ex: null,
+        };
+        let tried = 0;
+        for (const [table, json] of Object.entries(malformed)) {
+          const at = snap.records.findIndex((r) => r.key[0] === table);
+          if (at < 0) continue;
+          tried++;
+          const records = snap.records.map((r, i) => (i === at ? { ...r, json } : r));
+          expect(() => x.write((tx) => tx.adoptSnapshot({ ...snap, records })), table).toThrow(expect.objectContaining({ code: "snapshot-invalid" }));
+          expect(x.clock()).toEqual({});
+          expect(shared(x)).toEqual([]);
+        }
+        expect(tried).toBeGreaterThanOrEqual(4);
+        x.write((tx) => tx.adoptSnapshot(snap));
+        expect(x.baseFrontier()).toEqual(snap.frontier);
+      } finally {
+        await x.close();
+        await a.close();
+      }
+    });
+  });
+
   it("refuses a tail that does not continue the snapshot, and a snapshot below the wallet's own base, writing nothing", async () => {
     const h = fc.sample(histories, { seed: 7, numRuns: 1 })[0];
     await withDevices(h, async (dirs, root) => {

@@ -24,7 +24,7 @@ import {
 } from "./schema.ts";
 
 /** Amounts inside events are in canonical form, so sums and hashes agree on every device. */
-const deviceId = pattern("a device id ([A-Za-z0-9_-]{1,64}, not __proto__)", isDeviceId);
+export const deviceId = pattern("a device id ([A-Za-z0-9_-]{1,64}, not __proto__)", isDeviceId);
 
 /** Ids (coins, groups, spends, etags) end up in store keys: bounded like the requests that make them. */
 const id = boundedStr(512);
@@ -32,7 +32,7 @@ const id = boundedStr(512);
 // Canonical amounts match this exactly (no leading zeros, no trailing fraction zeros); the value bound is checked apart.
 const CANONICAL_AMOUNT = /^[A-Za-z][A-Za-z0-9_-]{0,11}:(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,7}[1-9])?$/;
 
-const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
+export const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
   if (!CANONICAL_AMOUNT.test(s)) return false;
   // Values of up to 15 digits are below 2^52 (16 digits): only longer ones need the number.
   const from = s.indexOf(":") + 1;
@@ -43,7 +43,7 @@ const amount = pattern("a canonical amount string (CUR:V[.F])", (s) => {
 
 // Few distinct URLs pass through a wallet: remember the ones already found canonical (URL parsing is the costly part).
 const canonicalUrls = new Set<string>();
-const baseUrl = pattern("a canonical base URL (scheme://host/path/) of at most 1024 bytes", (s) => {
+export const baseUrl = pattern("a canonical base URL (scheme://host/path/) of at most 1024 bytes", (s) => {
   if (canonicalUrls.has(s)) return true;
   try {
     if (s.length > 1024 || canonicalizeBaseUrl(s) !== s) return false;

@@ -6,6 +6,7 @@
 // back. Inside a write transaction every get of one key returns the same
 // object until the transaction ends; outside one, each get is a fresh copy.
 import type { LocalEvent, SharedEvent } from "./envelope.ts";
+import type { Schema } from "./schema.ts";
 
 export type Key = (string | number)[];
 
@@ -36,6 +37,13 @@ export interface RecordCodec<V> {
    * events above the base, kept for those folded into it (a coin's secrets).
    */
   baseOnly?: true;
+  /**
+   * The stored form's shape, checked on records that arrive from outside (a
+   * snapshot in a backup): the codecs trust what this wallet wrote itself, so
+   * a malformed foreign record would only fail later, on every read.
+   * Required of every table that is not `local`.
+   */
+  shape?: Schema<unknown>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -89,6 +89,20 @@ export function array<T>(item: Schema<T>, opts: { min?: number } = {}): Schema<T
   };
 }
 
+/** A fixed-length array, item by item (the stored forms of records are tuples). */
+export function tuple(...items: Schema<unknown>[]): Schema<unknown[]> {
+  return {
+    check(v) {
+      if (!Array.isArray(v) || v.length !== items.length) return fail("", `expected an array of ${items.length}`);
+      for (let i = 0; i < items.length; i++) {
+        const p = items[i].check(v[i]);
+        if (p) return under(`[${i}]`, p);
+      }
+      return undefined;
+    },
+  };
+}
+
 /** String-keyed map with uniform values (e.g. a vector clock). */
 export function record<T>(value: Schema<T>, key?: Schema<string>): Schema<Record<string, T>> {
   return {

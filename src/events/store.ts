@@ -841,6 +841,8 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
       if (!codec || codec.local) throw invalid(`a record of table ${JSON.stringify(r.key[0])}, which is not shared state`);
       if (prev && compareKeys(prev, r.key) >= 0) throw invalid("records out of key order or repeated");
       prev = r.key;
+      const wrong = codec.shape?.check(r.json);
+      if (wrong) throw invalid(`record ${JSON.stringify(r.key)} is malformed at ${wrong.path || "its root"}: ${wrong.reason}`);
       try {
         codec.encode(codec.decode(r.json, r.key));
       } catch {

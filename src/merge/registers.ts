@@ -10,6 +10,8 @@
 // Keys here are device ids, which arrive in imported events: they live in Maps
 // and null-prototype clocks, never as properties of plain objects.
 import { covers, emptyClock, type VectorClock } from "../events/clock.ts";
+import { deviceId } from "../events/catalogue.ts";
+import { array, nat, tuple, type Schema } from "../events/schema.ts";
 
 type Stamped = { device: string; seq: number; lamport: number };
 
@@ -87,6 +89,12 @@ const byFirst = <T extends [string, ...unknown[]]>(a: T, b: T) => (a[0] < b[0] ?
 
 export type ClockJson = [string, number][];
 export type RegisterJson<J> = [string, number, number, J][];
+
+/** The stored form of a clock or of contributions: [device, seq] pairs. */
+export const clockJsonShape: Schema<unknown> = array(tuple(deviceId, nat));
+
+/** The stored form of a register whose values have the shape `value`: [device, lamport, seq, value] entries. */
+export const registerJsonShape = (value: Schema<unknown>): Schema<unknown> => array(tuple(deviceId, nat, nat, value));
 
 export function clockToJson(c: VectorClock): ClockJson {
   return Object.keys(c)

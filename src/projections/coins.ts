@@ -17,7 +17,8 @@
 // coin, so a spend costs one addition, not a re-sum of every spend.
 import { sortShort } from "../codec/short-sort.ts";
 import { WalletError } from "../errors.ts";
-import { just, noEvents, type CoinData, type Decision, type EventData } from "../events/catalogue.ts";
+import { amount, baseUrl, deviceId, just, noEvents, type CoinData, type Decision, type EventData } from "../events/catalogue.ts";
+import { array, bool, literal, nat, object, oneOf, optional, str, tuple, union, type Schema } from "../events/schema.ts";
 import { covers, join, type VectorClock } from "../events/clock.ts";
 import type { SharedEvent } from "../events/envelope.ts";
 import type { Key, Projection, RecordCodec, Records } from "../events/records.ts";
@@ -41,6 +42,7 @@ import {
 } from "../codec/amounts.ts";
 import {
   clockFromJson,
+  clockJsonShape,
   clockToJson,
   contribute,
   contributionsFromJson,
@@ -158,7 +160,13 @@ const NO_SPENDS: ReadonlyMap<string, SpendEntry> = new Map();
 
 const spendLess = (a: SpendJson, b: SpendJson) => a[0] < b[0];
 
+// The stored forms' shapes (checked on records a snapshot brings; see RecordCodec.shape).
+const units = tuple(nat, nat);
+const strings = array(str);
+const spendShape = union(tuple(str, amount, nat, deviceId, nat), tuple(str, amount, nat, deviceId, nat, str));
+
 const coinCodec: RecordCodec<CoinRecord> = {
+  shape: tuple(baseUrl, str, amount, oneOf("w", "r"), deviceId, nat, nat, union(literal(0), literal(1)), nat, nat, array(spendShape)),
   encode: (c): CoinJson => [
     c.url,
     c.currency,
@@ -198,6 +206,16 @@ const coinCodec: RecordCodec<CoinRecord> = {
 type GroupJson = { url: string; currency: string; contributors: ClockJson; removed: ClockJson; instructed?: AmountString; withdrawn: Units; coins: number; aborted: boolean };
 
 const groupCodec: RecordCodec<GroupRecord> = {
+  shape: object({
+    url: baseUrl,
+    currency: str,
+    contributors: clockJsonShape,
+    removed: clockJsonShape,
+    instructed: optional(amount),
+    withdrawn: units,
+    coins: nat,
+    aborted: bool,
+  }),
   encode: (g): GroupJson => {
     const j: GroupJson = {
       url: g.url,
@@ -229,6 +247,7 @@ const groupCodec: RecordCodec<GroupRecord> = {
 };
 
 const balanceCodec: RecordCodec<BalanceTotals> = {
+  shape: tuple(units, units),
   encode: (b) => [b.available, b.pending],
   decode: (json, key) => {
     const [available, pending] = json as [Units, Units];
@@ -236,8 +255,19 @@ const balanceCodec: RecordCodec<BalanceTotals> = {
   },
 };
 
-const clockCodec: RecordCodec<VectorClock> = { encode: clockToJson, decode: (j) => clockFromJson(j as ClockJson) };
-const factsCodec: RecordCodec<CoinFacts> = { encode: (v) => v, decode: (v) => v as CoinFacts, baseOnly: true };
+const clockCodec: RecordCodec<VectorClock> = { shape: clockJsonShape, encode: clockToJson, decode: (j) => clockFromJson(j as ClockJson) };
+const factsCodec: RecordCodec<CoinFacts> = {
+  shape: object({
+    denomPubHash: str,
+    origin: object({ kind: oneOf("withdrawal", "refresh"), id: str }),
+    coinPriv: optional(str),
+    blindingKey: optional(str),
+    denomSig: optional(str),
+  }),
+  encode: (v) => v,
+  decode: (v) => v as CoinFacts,
+  baseOnly: true,
+};
 
 function factsOf(c: CoinData, origin: CoinFacts["origin"]): CoinFacts {
   const f: CoinFacts = { denomPubHash: c.denomPubHash, origin };
@@ -246,7 +276,8 @@ function factsOf(c: CoinData, origin: CoinFacts["origin"]): CoinFacts {
   if (c.denomSig !== undefined) f.denomSig = c.denomSig;
   return f;
 }
-const plain: RecordCodec<unknown> = { encode: (v) => v, decode: (v) => v };
+/** A record stored as it is, of the given shape. */
+const plainOf = (shape: Schema<unknown>): RecordCodec<unknown> => ({ shape, encode: (v) => v, decode: (v) => v });
 
 // ---------------------------------------------------------------- effects
 
@@ -408,7 +439,17 @@ function purged(records: Records, e: SharedEvent & { type: "exchange-deleted" })
 
 export const coinsProjection: Projection = {
   name: "coins",
-  tables: { coin: coinCodec, exev: plain, wg: groupCodec, wgx: plain, bal: balanceCodec, res: resourcesCodec, conflict: plain, purged: clockCodec, cfact: factsCodec },
+  tables: {
+    coin: coinCodec,
+    exev: plainOf(strings),
+    wg: groupCodec,
+    wgx: plainOf(literal(1)),
+    bal: balanceCodec,
+    res: resourcesCodec,
+    conflict: plainOf(strings),
+    purged: clockCodec,
+    cfact: factsCodec,
+  },
   evolveBase(records, e) {
     if (e.type === "coins-withdrawn") {
       for (const c of e.data.coins) records.put(["cfact", c.coinPub], factsOf(c, { kind: "withdrawal", id: e.data.withdrawalGroupId }));

@@ -11,12 +11,14 @@
 // its activity moves); the /keys facts (about 1.4 KB) are written only when
 // they change, and read only by the update decider.
 import { WalletError } from "../errors.ts";
-import { just, noEvents, type Decision, type EventData, type KeysFactsData, type SharedDraft } from "../events/catalogue.ts";
+import { baseUrl, just, keysFacts, noEvents, type Decision, type EventData, type KeysFactsData, type SharedDraft } from "../events/catalogue.ts";
+import { array, bool, literal, nat, nullable, num, object, optional, str, tuple, union } from "../events/schema.ts";
 import { emptyClock, join, type VectorClock } from "../events/clock.ts";
 import type { SharedEvent } from "../events/envelope.ts";
 import type { Key, Projection, RecordCodec, Records } from "../events/records.ts";
 import {
   clockFromJson,
+  clockJsonShape,
   clockToJson,
   contribute,
   contributionsFromJson,
@@ -25,6 +27,7 @@ import {
   pruneRegister,
   readRegister,
   registerFromJson,
+  registerJsonShape,
   registerToJson,
   survives,
   writeRegister,
@@ -150,7 +153,24 @@ type ExchangeJson = {
 
 const same = <T>(v: T): T => v;
 
+const keysSummaryShape = object({ currency: str, masterPub: str, withdrawable: array(tuple(num, nullable(num))) });
+const outcomeShape = union(object({ ok: literal(true) }), object({ ok: literal(false), code: str, message: str }));
+const tosOfferShape = object({ etag: str, termsVersion: optional(str), languages: array(str) });
+
 const exchangeCodec: RecordCodec<ExchangeRecord> = {
+  shape: object({
+    url: baseUrl,
+    preset: clockJsonShape,
+    ephemeral: clockJsonShape,
+    used: clockJsonShape,
+    removed: clockJsonShape,
+    keys: registerJsonShape(keysSummaryShape),
+    outcome: registerJsonShape(outcomeShape),
+    tos: registerJsonShape(tosOfferShape),
+    tosAccepted: registerJsonShape(nullable(str)),
+    suspended: registerJsonShape(bool),
+    activity: registerJsonShape(nat),
+  }),
   encode: (r): ExchangeJson => ({
     url: r.url,
     preset: contributionsToJson(r.preset),
@@ -182,7 +202,8 @@ const exchangeCodec: RecordCodec<ExchangeRecord> = {
   },
 };
 
-const plainCodec: RecordCodec<unknown> = { encode: same, decode: same };
+/** The cold part: the full /keys facts, as the event that fetched them checked them. */
+const keysFactsCodec: RecordCodec<unknown> = { shape: keysFacts, encode: same, decode: same };
 
 // ---------------------------------------------------------------- evolve
 
@@ -273,7 +294,7 @@ export function evolveExchange(records: Records, r: ExchangeRecord, e: SharedEve
 
 export const exchangesProjection: Projection = {
   name: "exchanges",
-  tables: { ex: exchangeCodec, exk: plainCodec },
+  tables: { ex: exchangeCodec, exk: keysFactsCodec },
   evolveShared(records, e) {
     const url = exchangeOf(e);
     if (url === undefined) return;

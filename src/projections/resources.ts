@@ -3,6 +3,7 @@
 // the coin and group records, kept by the coins projection), read by the
 // exchange deciders: a plain delete is refused while it is non-zero.
 import type { RecordCodec, Records } from "../events/records.ts";
+import { nat, tuple } from "../events/schema.ts";
 
 export interface ExchangeResources {
   hasResources: boolean;
@@ -42,6 +43,7 @@ export function adjustResources(records: Records, url: string, dCoins: number, d
 
 /** The stored form of the counts: [coins, withdrawalGroups]. */
 export const resourcesCodec: RecordCodec<ResourceRecord> = {
+  shape: tuple(nat, nat),
   encode: (r) => [r.coins, r.withdrawalGroups],
   decode: (json) => {
     const [coins, withdrawalGroups] = json as [number, number];
