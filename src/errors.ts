@@ -2,6 +2,11 @@
  * Every code a WalletError can carry, each with what it means. The code is the
  * contract (hosts switch on it); messages are for people and may change.
  */
+/** A host-given value for an error message: strings quoted, numbers as they are, anything else by its type (no toString is called). */
+export function describeValue(v: unknown): string {
+  return typeof v === "number" ? String(v) : typeof v === "string" ? JSON.stringify(v) : typeof v;
+}
+
 export const ERROR_CODES = {
   // Requests
   "request-invalid": "a request is malformed: a field is missing, of the wrong type or out of range",

@@ -1,6 +1,7 @@
 // `wallet-engine log | clock`: the event log and its vector clock.
 import type { ResponseEnvelope } from "../engine/engine.ts";
 import { seqOf, type VectorClock } from "../events/clock.ts";
+import { MAX_TIMER_MS } from "../transport/deadline.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { UsageError, type Command, type CommandContext } from "./command.ts";
 import { eventSummary } from "./event-summary.ts";
@@ -83,7 +84,7 @@ const log: Command = {
     if (cx.opts["sync-every"] !== undefined) {
       if (cx.opts.follow !== true) throw new UsageError("--sync-every needs --follow", log);
       syncEvery = Number(cx.opts["sync-every"]);
-      // Node's timers hold at most 2^31 - 1 ms (a longer one fires every millisecond); a tenth of a second is already ten cycles a second.
+      // Beyond MAX_TIMER_MS Node would fire every millisecond; a tenth of a second is already ten cycles a second.
       if (!/^\d+(\.\d+)?$/.test(cx.opts["sync-every"] as string) || !(syncEvery >= 0.1) || syncEvery * 1000 > MAX_TIMER_MS) {
         throw new UsageError(`--sync-every takes a number of seconds from 0.1 to ${Math.floor(MAX_TIMER_MS / 1000)}, got ${JSON.stringify(cx.opts["sync-every"])}`, log);
       }
@@ -96,8 +97,6 @@ const log: Command = {
     return follow(cx, since ?? {}, events, syncEvery);
   },
 };
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 async function follow(cx: CommandContext, since: VectorClock, initial: WalletEvent[], syncEvery: number | undefined): Promise<number> {
   const printed: VectorClock = { ...since };

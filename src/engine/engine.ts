@@ -9,6 +9,7 @@ import { asStoreError } from "../events/store-errors.ts";
 import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
 import { DEFAULT_SCHEDULE, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
+import { MAX_TIMER_MS } from "../transport/deadline.ts";
 import type { EngineContext } from "./context.ts";
 import { NOTIFYING_TABLES, notificationsOf, type NotificationListener, type WalletNotification } from "./notifications.ts";
 import type { OperationTable, ResultOf } from "./operation.ts";
@@ -86,9 +87,6 @@ function optionalCount(v: unknown, name: string, max = Number.MAX_SAFE_INTEGER, 
   }
   return v as number | undefined;
 }
-
-/** Node's timers hold at most 2^31 - 1 ms; a longer one fires at once (with a warning). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The update schedule: the defaults, with what the host sets (only known keys, each a count of ms). */
 function scheduleOption(v: unknown): SchedulePolicy {

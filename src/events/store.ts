@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { randomBytes } from "../codec/keys.ts";
-import { WalletError } from "../errors.ts";
+import { describeValue, WalletError } from "../errors.ts";
 import { scopeOf, type LocalDraft, type SharedDraft } from "./catalogue.ts";
 import { emptyClock, isDeviceId, leq, normalizeClock, seqOf, type VectorClock } from "./clock.ts";
 import { MAX_LAMPORT, MAX_TIME_MS, validatePayload, type LocalEvent, type SharedEvent, type WalletEvent } from "./envelope.ts";
@@ -190,8 +190,6 @@ export interface Store {
 }
 
 const head = (d: string): Key => ["head", d];
-/** A host-given value for a message: JSON.stringify throws on a BigInt and gives undefined for a function. */
-const describeValue = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : typeof v);
 /** What a value's checksum binds it to: its key (sealed-value.ts). */
 const tagOf = (key: Key | string) => (typeof key === "string" ? `meta:${key}` : `meta:${keyId(key)}`);
 

@@ -1,5 +1,8 @@
 // Deadlines and bounded reads for HTTP clients that must never hang and never throw.
 
+/** Node's timers hold at most 2^31 - 1 ms; a longer one fires at once (after a TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type Attempt<T> = { done: true; value: T } | { done: false; timedOut: boolean; error: unknown };
 
 /**

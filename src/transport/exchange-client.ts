@@ -363,6 +363,16 @@ function mimeOnly(contentType: string | null): string {
 const MAX_TERMS_ETAG_BYTES = 512;
 
 /**
+ * Refuses a version tag no offer event could record, as the exchange's fault: recorded, it would be
+ * an invalid event and abort the whole update, /keys included.
+ */
+function unrecordableEtag(etag: string, status: number): FetchError | undefined {
+  if (etag === "") return fail("exchange-terms-invalid", "/terms: response has neither ETag nor Taler-Terms-Version (nor, on a 304, a version it confirms)", status);
+  if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, status);
+  return undefined;
+}
+
+/**
  * GET `${baseUrl}terms` with content negotiation. On 304 (known etag still
  * current) returns notModified with that etag and empty content. Never throws.
  */
@@ -387,24 +397,18 @@ export async function fetchTerms(
     if (resp.status === 304) {
       await resp.body?.cancel().catch(() => {});
       const etag = stripEtag(resp.headers.get("ETag")) ?? stripEtag(opts.etag ?? null) ?? termsVersion ?? "";
-      if (etag === "") return fail("exchange-terms-invalid", "/terms: 304 Not Modified to a request naming no version, without ETag or Taler-Terms-Version", resp.status);
-      if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) {
-        return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, resp.status);
-      }
+      const refused = unrecordableEtag(etag, resp.status);
+      if (refused) return refused;
       const out: TermsResult = { ok: true, notModified: true, etag, content: "", contentType: "", availableLanguages };
       if (termsVersion !== undefined) out.termsVersion = termsVersion;
       return out;
     }
     if (!resp.ok) return httpErrorFrom("/terms", resp);
-    const etag = stripEtag(resp.headers.get("ETag")) ?? termsVersion;
-    if (etag === undefined) {
+    const etag = stripEtag(resp.headers.get("ETag")) ?? termsVersion ?? "";
+    const refused = unrecordableEtag(etag, resp.status);
+    if (refused) {
       await resp.body?.cancel().catch(() => {});
-      return fail("exchange-terms-invalid", "/terms: response has neither ETag nor Taler-Terms-Version", resp.status);
-    }
-    if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) {
-      // Refused here, as the exchange's fault: recorded, it would be an invalid event and abort the whole update, /keys included.
-      await resp.body?.cancel().catch(() => {});
-      return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, resp.status);
+      return refused;
     }
     const content = await resp.text();
     const out: TermsResult = {

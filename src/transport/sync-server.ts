@@ -12,7 +12,8 @@ import { performance } from "node:perf_hooks";
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount, parseAmount, type AmountString } from "../codec/amounts.ts";
-import { WalletError } from "../errors.ts";
+import { describeValue, WalletError } from "../errors.ts";
+import { MAX_TIMER_MS } from "./deadline.ts";
 import {
   parseAccountPub,
   parseHashHeader,
@@ -98,14 +99,9 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
  * PostgreSQL's bytea holds at most 1 GB; backups are megabytes.
  */
 export const MAX_STORAGE_LIMIT_MB = 1024;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function invalidOption(message: string): WalletError {
   return new WalletError("sync-server-invalid-option", message);
-}
-
-function describe(v: unknown): string {
-  return typeof v === "number" ? String(v) : typeof v === "string" ? JSON.stringify(v) : typeof v;
 }
 
 function amountOption(name: string, v: unknown): AmountString {
@@ -228,13 +224,13 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
     throw invalidOption("path: a data directory is required (or a postgres URL)");
   }
   if (opts.port !== undefined && !(Number.isInteger(opts.port) && opts.port >= 0 && opts.port <= 65_535)) {
-    throw invalidOption(`port must be an integer from 0 to 65535, got ${describe(opts.port)}`);
+    throw invalidOption(`port must be an integer from 0 to 65535, got ${describeValue(opts.port)}`);
   }
   if (opts.host !== undefined && (typeof opts.host !== "string" || opts.host === "")) throw invalidOption("host must be a non-empty string");
   if (opts.log !== undefined && typeof opts.log !== "function") throw invalidOption("log must be a function");
   const limitMb = opts.storageLimitInMegabytes ?? 16;
   if (typeof limitMb !== "number" || !Number.isFinite(limitMb) || limitMb <= 0 || limitMb > MAX_STORAGE_LIMIT_MB) {
-    throw invalidOption(`storageLimitInMegabytes must be a positive number up to ${MAX_STORAGE_LIMIT_MB}, got ${describe(limitMb)}`);
+    throw invalidOption(`storageLimitInMegabytes must be a positive number up to ${MAX_STORAGE_LIMIT_MB}, got ${describeValue(limitMb)}`);
   }
   const limitBytes = Math.floor(limitMb * MIB);
   const annualFee = amountOption("annualFee", opts.annualFee ?? "KUDOS:0");
@@ -242,11 +238,12 @@ export async function startSyncServer(opts: SyncServerOptions): Promise<SyncServ
   const liabilityLimit = amountOption("liabilityLimit", opts.liabilityLimit ?? `${currency}:0`);
   const feeRequired = !isFree(annualFee);
   const requestTimeoutMs = opts.requestTimeoutMs ?? 120_000;
-  for (const [name, v] of [["requestTimeoutMs", requestTimeoutMs], ["headersTimeoutMs", opts.headersTimeoutMs ?? 20_000]] as const) {
-    // Node's timers hold at most 2^31 - 1 ms; its server refuses what is not an integer.
-    if (!Number.isInteger(v) || v <= 0 || v > MAX_TIMER_MS) throw invalidOption(`${name} must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(v)}`);
+  const headersTimeoutAsked = opts.headersTimeoutMs ?? 20_000;
+  for (const [name, v] of [["requestTimeoutMs", requestTimeoutMs], ["headersTimeoutMs", headersTimeoutAsked]] as const) {
+    // Node's server refuses a timeout that is not an integer.
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_TIMER_MS) throw invalidOption(`${name} must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describeValue(v)}`);
   }
-  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? 20_000, requestTimeoutMs);
+  const headersTimeoutMs = Math.min(headersTimeoutAsked, requestTimeoutMs);
   const log = opts.log;
   const host = opts.host ?? "127.0.0.1";
 
