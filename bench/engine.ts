@@ -66,8 +66,8 @@ export async function openAppender(path: string, deviceId: string): Promise<Appe
 /** The wallet operations the cases time, through the public API. */
 export interface BenchWallet {
   vectorClock(): Promise<VectorClock>;
-  /** Shared events not covered by `since` (all of them without it), in a causal order. */
-  exportEvents(since?: VectorClock): Promise<WalletEvent[]>;
+  /** Shared events not covered by `since` (all of them without it), in a causal order; the first `limit` of them. */
+  exportEvents(since?: VectorClock, limit?: number): Promise<WalletEvent[]>;
   importEvents(events: WalletEvent[]): Promise<{ added: number; known: number }>;
   rebuild(): Promise<void>;
   getBalances(): Promise<Balance[]>;
@@ -80,7 +80,7 @@ export async function openBenchWallet(path: string, deviceId?: string): Promise<
   const w = await openWallet({ path, deviceId, now: () => EVENT_TIME });
   return {
     vectorClock: () => w.getVectorClock(),
-    exportEvents: (since) => w.exportEvents(since ? { since } : undefined),
+    exportEvents: (since, limit) => w.exportEvents(since || limit ? { since, limit } : undefined),
     importEvents: (events) => w.importEvents(events),
     rebuild: () => w.rebuild(),
     getBalances: async () => (await w.getBalances()).balances,

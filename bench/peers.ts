@@ -41,6 +41,9 @@ const digest = (s: string) => createHash("sha256").update(s).digest("hex");
 
 // ---------------------------------------------------------------- ours
 
+/** Events per exportEvents/importEvents page of our merge. */
+export const MERGE_PAGE = 10_000;
+
 export async function oursMerge(dir: string, seed: number, n: number): Promise<PeerResult> {
   const ops = opsOf(seed, n);
   const paths = PEER_DEVICES.map((d) => join(dir, d));
@@ -57,11 +60,12 @@ export async function oursMerge(dir: string, seed: number, n: number): Promise<P
   try {
     collectGarbage();
     const mergeMs = await timeMsAsync(async () => {
-      const logs: WalletEvent[][] = [];
-      for (const w of wallets) logs.push(await w.exportEvents());
-      for (let to = 0; to < wallets.length; to++) {
-        for (let from = 0; from < wallets.length; from++) {
-          if (from !== to) await wallets[to].importEvents(logs[from]);
+      // Each device pulls what it lacks from the other two, a page at a time (as a sync of a long history would):
+      // a page is causally closed, and the next one starts at the importer's clock.
+      for (const to of wallets) {
+        for (const from of wallets) {
+          if (from === to) continue;
+          for (let page; (page = await from.exportEvents(await to.vectorClock(), MERGE_PAGE)).length > 0; ) await to.importEvents(page);
         }
       }
     });
@@ -74,9 +78,13 @@ export async function oursMerge(dir: string, seed: number, n: number): Promise<P
       states.push(digest(await w.sharedState()));
       const h = createHash("sha256");
       let count = 0;
-      for (const e of await w.exportEvents()) {
-        h.update(canonicalJson(e));
-        count++;
+      const since: Record<string, number> = {};
+      for (let page; (page = await w.exportEvents(since, MERGE_PAGE)).length > 0; ) {
+        for (const e of page) {
+          h.update(canonicalJson(e));
+          since[e.device] = e.seq;
+          count++;
+        }
       }
       logs.push(`${count} ${h.digest("hex")}`);
     }

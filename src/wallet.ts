@@ -58,8 +58,12 @@ export interface Wallet {
   getTransactions(req?: { currency?: string; exchangeBaseUrl?: string }): Promise<{ transactions: Transaction[] }>;
 
   getVectorClock(): Promise<VectorClock>;
-  /** Shared events not covered by `since`, in causal order. */
-  exportEvents(req?: { since?: VectorClock }): Promise<WalletEvent[]>;
+  /**
+   * Shared events not covered by `since`, in causal order; with `limit`, only the first
+   * `limit` of them. A page is causally closed, so paging is: import it, then ask again
+   * with `since` set to the importer's new vector clock.
+   */
+  exportEvents(req?: { since?: VectorClock; limit?: number }): Promise<WalletEvent[]>;
   /** Set union with causal delivery; atomic: a bad event adds nothing and says which. */
   importEvents(events: WalletEvent[]): Promise<ImportResult>;
 

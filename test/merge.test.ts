@@ -83,6 +83,48 @@ describe("exportEvents", () => {
     expect(await c.getVectorClock()).toEqual(await a.getVectorClock());
   });
 
+  it("pages with limit: each page is the next prefix of the causal order, and importing page by page ends where one import does", async () => {
+    const [a, b] = await twoDevicesSharingCoins();
+    const c = await wallet("dev2");
+    await b.recordSpend({ coinPub: "a1", amount: "KUDOS:0.5" });
+    await c.addExchange({ exchangeBaseUrl: "https://ex1.test/" });
+    await withdraw(c, ["c1", "c2"], "KUDOS:2", "https://ex1.test/");
+    await syncBothWays(a, b);
+    await syncWallets(c, a);
+    await a.recordSpend({ coinPub: "c2", amount: "KUDOS:1" });
+    await a.setExchangeTosAccepted({ exchangeBaseUrl: EX, etag: "tos-v1" });
+    const all = await a.exportEvents();
+    expect(new Set(all.map((e) => e.device)).size).toBe(3);
+
+    for (const limit of [1, 2, 3, 7, all.length, all.length + 5]) {
+      expect(await a.exportEvents({ limit })).toEqual(all.slice(0, limit));
+      const to = await wallet("dev3");
+      const pages: number[] = [];
+      for (let page; (page = await a.exportEvents({ since: await to.getVectorClock(), limit })).length > 0; ) {
+        expect(page.length).toBeLessThanOrEqual(limit);
+        // Causally closed: the page imports alone, nothing missing.
+        expect(await to.importEvents(page)).toEqual({ added: page.length, known: 0 });
+        pages.push(page.length);
+      }
+      expect(pages.reduce((x, y) => x + y, 0)).toBe(all.length);
+      expect(pages.length).toBe(Math.ceil(all.length / limit));
+      expect(await to.getVectorClock()).toEqual(await a.getVectorClock());
+      expect(await to.getBalances()).toEqual(await a.getBalances());
+    }
+    // A since that covers part of the log pages on from there.
+    const since = await b.getVectorClock();
+    const rest = await a.exportEvents({ since });
+    expect(await a.exportEvents({ since, limit: 2 })).toEqual(rest.slice(0, 2));
+  });
+
+  it("refuses a limit that is not a whole number of at least 1", async () => {
+    const [a] = await twoDevicesSharingCoins();
+    for (const limit of [0, -1, 1.5, Number.NaN, Infinity, "10", null]) {
+      const err = await expectCode(a.exportEvents({ limit } as never), "request-invalid");
+      expect(err.message).toContain("limit");
+    }
+  });
+
   describe("with an exchange to update from", () => {
     let ex: TestExchange;
     beforeAll(async () => {

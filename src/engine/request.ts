@@ -65,6 +65,12 @@ export const timeMs: Parser<number> = (v, path) => {
   return v;
 };
 
+/** A count of at least 1 (a page size). */
+export const positiveCount: Parser<number> = (v, path) => {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw invalid(path, "must be a whole number of at least 1");
+  return v;
+};
+
 export const oneOf =
   <const L extends string>(...values: L[]): Parser<L> =>
   (v, path) => {

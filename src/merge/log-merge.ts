@@ -238,26 +238,48 @@ function equivocation(e: SharedEvent): WalletError {
 /**
  * Shared events not covered by `since`, in a causal order: sorted by
  * (lamport, device), which extends causality because an event's lamport
- * exceeds those of all its dependencies (checked on import).
+ * exceeds those of all its dependencies (checked on import). With `limit`,
+ * the first `limit` of them: a prefix of that order is causally closed and
+ * holds a prefix of each device's chain, so `since` moved up to its last
+ * seq per device pages on exactly where it stopped. Devices are read
+ * lazily, so a page costs its own events, not the whole log.
  */
-export function exportFrom(store: Store, since: VectorClock = {}): SharedEvent[] {
-  const out: SharedEvent[] = [];
+export function exportFrom(store: Store, since: VectorClock = {}, limit = Infinity): SharedEvent[] {
   const clock = store.clock();
-  for (const device of Object.keys(clock)) {
+  const cursors: { device: string; it: Iterator<SharedEvent>; next: SharedEvent | undefined; expect: number; last: number }[] = [];
+  for (const device of Object.keys(clock).sort()) {
     const from = seqOf(since, device) + 1;
     if (from > clock[device]) continue;
-    let expect = from;
-    for (const e of store.rangeOfDevice(device, from, clock[device])) {
-      if (e.seq !== expect) break;
-      out.push(e);
-      expect++;
-    }
-    if (expect <= clock[device]) {
-      throw new WalletError("log-compacted", `${device}:${expect} is folded into this wallet's snapshot; exchange a backup instead of events`, {
-        device,
-        seq: expect,
-      });
-    }
+    const it = store.rangeOfDevice(device, from, clock[device])[Symbol.iterator]();
+    const c = { device, it, next: undefined as SharedEvent | undefined, expect: from, last: clock[device] };
+    advance(c);
+    cursors.push(c);
   }
-  return out.sort((a, b) => a.lamport - b.lamport || (a.device < b.device ? -1 : a.device > b.device ? 1 : a.seq - b.seq));
+  const out: SharedEvent[] = [];
+  while (out.length < limit) {
+    let best: (typeof cursors)[number] | undefined;
+    // Cursors are in device order and `<` keeps the first of equal lamports: (lamport, device) order.
+    for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
+    if (!best) break;
+    out.push(best.next!);
+    advance(best);
+  }
+  return out;
+}
+
+/** The cursor's next event; a seq missing below the head was folded into the snapshot. */
+function advance(c: { device: string; it: Iterator<SharedEvent>; next: SharedEvent | undefined; expect: number; last: number }): void {
+  if (c.expect > c.last) {
+    c.next = undefined;
+    return;
+  }
+  const r = c.it.next();
+  if (r.done || r.value.seq !== c.expect) {
+    throw new WalletError("log-compacted", `${c.device}:${c.expect} is folded into this wallet's snapshot; exchange a backup instead of events`, {
+      device: c.device,
+      seq: c.expect,
+    });
+  }
+  c.next = r.value;
+  c.expect++;
 }

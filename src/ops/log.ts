@@ -2,7 +2,7 @@
 import { normalizeClock } from "../events/clock.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { operation } from "../engine/operation.ts";
-import { maybe, nothing, object, optional, vectorClock } from "../engine/request.ts";
+import { maybe, nothing, object, optional, positiveCount, vectorClock } from "../engine/request.ts";
 import { WalletError } from "../errors.ts";
 import { exportFrom, importInto, type ImportResult } from "../merge/log-merge.ts";
 
@@ -14,7 +14,9 @@ const eventBatch = (v: unknown, path: string): unknown[] => {
 export const logOperations = {
   getVectorClock: operation(nothing, (ctx) => normalizeClock(ctx.store.clock())),
 
-  exportEvents: operation(maybe(object({ since: optional(vectorClock) })), (ctx, req) => exportFrom(ctx.store, req.since ?? {}) as WalletEvent[]),
+  exportEvents: operation(maybe(object({ since: optional(vectorClock), limit: optional(positiveCount) })), (ctx, req) =>
+    exportFrom(ctx.store, req.since ?? {}, req.limit) as WalletEvent[],
+  ),
 
   importEvents: operation(eventBatch, (ctx, events): ImportResult => {
     const result = ctx.write((tx) => importInto(tx, events));
