@@ -57,7 +57,7 @@ export const ERROR_CODES = {
   "import-equivocation": "two different events claim one dot",
   "snapshot-invalid": "a snapshot's frontier, heads or records are malformed",
   "snapshot-inconsistent": "a snapshot disagrees with the log: another event under one of its head dots, or a tail that does not chain to it",
-  "snapshot-incomparable": "a snapshot's frontier is not above the wallet's own base: neither covers the other",
+  "snapshot-incomparable": "a snapshot stops below the wallet's own base where the wallet holds the events in between only folded into that base (two snapshots neither of which covers the other, from devices this wallet never held events of)",
   "log-compacted": "the events asked for are folded into a snapshot here: exchange a backup (snapshot and tail) instead",
   "import-bad-lamport": "an imported event's lamport is not above its dependencies', or leaves no successor",
 

@@ -26,6 +26,11 @@ export interface Overlay {
   flush(): void;
   /** Changed records of the tracked tables, before and after (call after the last flush). */
   changes(): RecordChange[];
+  /**
+   * Before a refold that rewrites the table around the overlay (a snapshot adopted): keeps every
+   * tracked record as it is now, and has changes() look at every tracked record at the end.
+   */
+  trackWholeTables(): void;
 }
 
 /**
@@ -39,6 +44,7 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
   const slots = new Map<string, Map<string, Slot>>();
   let count = 0;
   const before = new Map<string, { key: Key; value: unknown }>();
+  let wholeTables = false;
 
   const tableOf = (key: Key): Map<string, Slot> => {
     let t = slots.get(key[0] as string);
@@ -110,7 +116,26 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
   return {
     records,
     flush,
+    trackWholeTables() {
+      flush();
+      for (const t of tracked) {
+        for (const { key, value } of table.range([t])) {
+          const id = keyId(key);
+          if (!before.has(id)) before.set(id, { key, value });
+        }
+      }
+      wholeTables = true;
+    },
     changes() {
+      if (wholeTables) {
+        // Records the refold created were never read through the overlay: they were absent before.
+        for (const t of tracked) {
+          for (const { key } of table.range([t])) {
+            const id = keyId(key);
+            if (!before.has(id)) before.set(id, { key, value: undefined });
+          }
+        }
+      }
       const out: RecordChange[] = [];
       for (const { key, value } of before.values()) {
         const after = table.get(key);

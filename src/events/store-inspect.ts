@@ -115,6 +115,8 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
         // A device's log may start above 1 where the base holds what came before: then it chains to the base's head.
         expected = s > 1 && covered(d, s - 1) ? { device: d, seq: s, prev: (frontier.get(d) === s - 1 ? baseHeads.get(d)?.hash : undefined) ?? "(not checkable)" } : { device: d, seq: 1 };
       }
+      // The log may also resume above a stretch the base holds (a snapshot adopted above the events it had).
+      if (s > expected.seq && covered(d, s - 1)) expected = { device: d, seq: s, prev: (frontier.get(d) === s - 1 ? baseHeads.get(d)?.hash : undefined) ?? "(not checkable)" };
       if (s !== expected.seq) problem(`${where}: expected ${d}:${expected.seq} (the log of ${d} has a gap)`);
       const bytes = attempt(where, () => unseal(value, `log:${d}:${s}`, where));
       if (!bytes) {
@@ -139,7 +141,11 @@ export async function inspectStore(dir: string, projections: Projection[]): Prom
     function closeDevice(x: { device: string; seq: number; prev?: string }) {
       const h = heads.get(x.device);
       if (!h) problem(`the log holds events of ${x.device}, which has no recorded head`);
-      else if (h.seq !== x.seq - 1 || h.hash !== x.prev) problem(`the log of ${x.device} ends at ${x.seq - 1}, but its head says ${h.seq}`);
+      else if (h.seq > x.seq - 1 && covered(x.device, h.seq)) {
+        // The log stops below a head the base holds: it must be the base's head.
+        const b = baseHeads.get(x.device);
+        if (!b || b.seq !== h.seq || b.hash !== h.hash) problem(`the head of ${x.device} (${h.seq}) is neither its newest event nor the base's head`);
+      } else if (h.seq !== x.seq - 1 || h.hash !== x.prev) problem(`the log of ${x.device} ends at ${x.seq - 1}, but its head says ${h.seq}`);
     }
     for (const [d, h] of heads) {
       const b = baseHeads.get(d);

@@ -519,8 +519,8 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
    * Every device's events above `after` merged by (lamport, device): a causal
    * order, since an event's lamport exceeds its dependencies'.
    */
-  function* eventsInCausalOrder(after: VectorClock = emptyClock()): Iterable<SharedEvent> {
-    const cursors = [...heads.keys()]
+  function* eventsInCausalOrder(after: VectorClock = emptyClock(), devices: Iterable<string> = heads.keys()): Iterable<SharedEvent> {
+    const cursors = [...devices]
       .sort()
       .map((d) => ({ d, it: rangeOfDevice(d, seqOf(after, d) + 1)[Symbol.iterator](), next: undefined as SharedEvent | undefined }));
     for (const c of cursors) c.next = c.it.next().value ?? undefined;
@@ -649,9 +649,10 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
         pendingSeed = Uint8Array.from(seed);
       },
       adoptSnapshot(snap) {
-        const next = checkSnapshot(snap, headOf);
+        const next = checkSnapshot(snap, headOf, pendingBase ?? base);
         // Records this transaction changed so far go down first: the re-fold reads from the table.
-        overlay.flush();
+        // And what the tracked tables hold now is what the commit's notifications compare against.
+        overlay.trackWholeTables();
         for (const key of [...scan(baseDb.getKeys({}), "base records")]) baseDb.remove(key as Key);
         for (const r of snap.records) baseDb.put(r.key, sealJson(r.json, keyId(r.key)));
         putMeta("base", baseMeta(next));
@@ -660,7 +661,8 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
           if ((headOf(d)?.seq ?? 0) < h.seq) staged.set(d, h);
           if (h.lamport > lamport) lamport = h.lamport;
         }
-        refold(next);
+        // Devices first met in this transaction (an earlier import of it) are folded too.
+        refold(next, new Set([...heads.keys(), ...staged.keys()]));
       },
       appendLocal(draft, time) {
         checkTime(time);
@@ -731,7 +733,7 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
    * first, then every held event above the base frontier in causal order, then
    * the local events.
    */
-  function refold(b: typeof base) {
+  function refold(b: typeof base, devices: Iterable<string> = heads.keys()) {
     // Everything is folded again from the log: what is pending (and this transaction's records) is superseded.
     if (txn) {
       txn.pendingOut = true;
@@ -744,7 +746,7 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     for (const { key, value } of scan(baseDb.getRange({}), "base records")) if (!tables[(key as Key)[0] as string]?.baseOnly) proj.put(key as Key, value);
     // A rebuild is a batch, not a series of requests: a larger overlay than a request's.
     const overlay = createOverlay(projTable, NO_TRACKING, opts.overlayRecords?.batch ?? BATCH_OVERLAY_RECORDS);
-    for (const e of eventsInCausalOrder(b.frontier)) evolveShared(overlay.records, e);
+    for (const e of eventsInCausalOrder(b.frontier, devices)) evolveShared(overlay.records, e);
     for (const e of localEvents()) evolveLocal(overlay.records, e);
     overlay.flush();
   }
@@ -804,8 +806,12 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     }
   }
 
-  /** A snapshot's frontier, heads and records checked against this store; the base it would become. */
-  function checkSnapshot(snap: Snapshot, headOf: (d: string) => Head | undefined): typeof base {
+  /**
+   * A snapshot's frontier, heads and records checked against this store, whose
+   * base is `cur` (the committed one, or one adopted earlier in the transaction);
+   * the base it would become.
+   */
+  function checkSnapshot(snap: Snapshot, headOf: (d: string) => Head | undefined, cur: typeof base): typeof base {
     const invalid = (why: string) => new WalletError("snapshot-invalid", `the snapshot is malformed: ${why}`);
     if (typeof snap !== "object" || snap === null || typeof snap.frontier !== "object" || snap.frontier === null) throw invalid("no frontier");
     const next = { frontier: emptyClock(), heads: new Map<string, Head>() };
@@ -816,21 +822,35 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
       const h = Object.prototype.hasOwnProperty.call(snap.heads, d) ? snap.heads[d] : undefined;
       if (!h || typeof h.hash !== "string" || !Number.isSafeInteger(h.lamport) || h.lamport < 1 || h.lamport >= MAX_LAMPORT) throw invalid(`no head for ${d}:${s}`);
       next.heads.set(d, { seq: s, hash: h.hash, lamport: h.lamport });
+    }
+    // Where this wallet's base reaches above the snapshot's frontier, the new base is lower there: the events
+    // in between are folded on top of it again, so this wallet must hold each of them as an event. Its own
+    // compactions keep their events; only what it adopted from another snapshot it may lack.
+    for (const d of Object.keys(cur.frontier)) {
+      const from = seqOf(next.frontier, d) + 1;
+      const to = cur.frontier[d];
+      if (from > to) continue;
+      let held = 0;
+      for (const _ of scan(log.getKeys({ start: [d, from], end: [d, to + 1] }), `log of ${d}`)) held++;
+      if (held !== to - from + 1) {
+        throw new WalletError("snapshot-incomparable", `the snapshot stops below this wallet's base at ${d}:${from}..${to}, which this wallet holds only folded into its base (from another snapshot)`, {
+          base: normalizeClock(cur.frontier),
+          frontier: normalizeClock(next.frontier),
+          missing: { device: d, from, to },
+        });
+      }
+    }
+    for (const [d, h] of next.heads) {
+      const s = h.seq;
       // What this wallet holds at a head dot must be that very event.
       const held = log.get([d, s]);
-      const known = held !== undefined ? hashOfBytes(unseal(held, logTag(d, s), `event ${d}:${s}`)) : base.heads.get(d)?.seq === s ? base.heads.get(d)!.hash : undefined;
+      const known = held !== undefined ? hashOfBytes(unseal(held, logTag(d, s), `event ${d}:${s}`)) : cur.heads.get(d)?.seq === s ? cur.heads.get(d)!.hash : undefined;
       if (known !== undefined && known !== h.hash) {
         throw new WalletError("snapshot-inconsistent", `the snapshot's head ${d}:${s} is another event than the one this wallet holds`, { device: d, seq: s });
       }
-      if (known === undefined && (headOf(d)?.seq ?? 0) >= s && base.frontier[d] !== undefined && base.frontier[d] >= s) {
+      if (known === undefined && (headOf(d)?.seq ?? 0) >= s && seqOf(cur.frontier, d) >= s) {
         throw new WalletError("snapshot-inconsistent", `${d}:${s} is folded into this wallet's base and cannot be compared`, { device: d, seq: s });
       }
-    }
-    if (!leq(base.frontier, next.frontier)) {
-      throw new WalletError("snapshot-incomparable", "the snapshot's frontier is not above this wallet's own base: neither covers the other", {
-        base: normalizeClock(base.frontier),
-        frontier: normalizeClock(next.frontier),
-      });
     }
     let prev: Key | undefined;
     for (const r of snap.records) {

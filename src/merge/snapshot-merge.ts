@@ -7,6 +7,9 @@
 // the events it holds above the frontier on top: the fold of a causally closed
 // set first, then the rest in causal order, is a causal linearization, so the
 // projections equal a fold of the whole event set (the convergence law).
+// The same holds where this wallet's own base reaches above the snapshot's
+// frontier for some device (each compacted alone), as long as it still holds
+// those events in its log: they are above the new base and folded again.
 import { WalletError } from "../errors.ts";
 import { leq, seqOf } from "../events/clock.ts";
 import type { Snapshot, WriteTxn } from "../events/store.ts";
@@ -37,7 +40,15 @@ export function importSnapshotAndTail(tx: WriteTxn, snapshot: Snapshot | undefin
       throw new WalletError("snapshot-inconsistent", `${e.device}:${e.seq} does not chain to the snapshot's head ${e.device}:${f}`, { device: e.device, seq: e.seq });
     }
   }
-  const adopt = !leq(snapshot.frontier, tx.clock());
-  if (adopt) tx.adoptSnapshot(snapshot);
-  return { ...importInto(tx, tail), adopted: adopt };
+  const before = tx.clock();
+  const adopt = !leq(snapshot.frontier, before);
+  // The events the snapshot stands for and this wallet lacked count as added, like the tail's.
+  let fromSnapshot = 0;
+  if (adopt) {
+    tx.adoptSnapshot(snapshot);
+    const after = tx.clock();
+    for (const d of Object.keys(after)) fromSnapshot += after[d] - seqOf(before, d);
+  }
+  const r = importInto(tx, tail);
+  return { added: r.added + fromSnapshot, known: r.known, adopted: adopt };
 }
