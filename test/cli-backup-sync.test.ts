@@ -132,6 +132,13 @@ describe("wallet-engine backup and sync commands", () => {
 
     const unreachable = walletPath();
     refused(await cli(unreachable, "sync", "add-provider", "http://127.0.0.1:1/"), "sync-network-error");
+
+    // A provider that fails during the run: the report still prints, and the exit status and stderr say so.
+    await server.close();
+    const failed = await cli(a, "sync", "run");
+    expect(failed.stdout).toMatch(/failed.*sync-network-error/);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toMatch(new RegExp(`^error: sync-network-error: ${server.baseUrl.replace(/[.]/g, "\\.")}: [^\n]+\n$`));
   });
 
   it("log --follow --sync-every prints the events another device uploaded as the cycles import them", async () => {

@@ -1,6 +1,7 @@
 // `wallet-engine sync add-provider | remove-provider | run | info`: the sync
 // operations of the table (addBackupProvider, runBackupCycle, getBackupInfo).
 // `sync-server` (the provider itself) is src/cli/sync-server.ts.
+import type { BackupCycleResult } from "../ops/sync.ts";
 import type { VectorClock } from "../events/clock.ts";
 import type { Command, CommandContext } from "./command.ts";
 import { abbreviate, fields, formatTime, status, table } from "./format.ts";
@@ -14,9 +15,7 @@ interface ProviderInfo {
   paymentRequired?: { talerUri: string };
 }
 
-interface CycleResult {
-  providers: { syncProviderBaseUrl: string; outcome: string; uploads: number; merged: number; error?: { code: string } }[];
-}
+type CycleResult = BackupCycleResult;
 
 interface BackupInfo {
   walletRootPub: string;
@@ -93,6 +92,7 @@ export const syncCommands: Command[] = [
   {
     words: ["sync", "run"],
     summary: "one backup cycle with every active provider: download, merge, upload",
+    description: "Exits 1 when a provider failed or asks for payment (each is named on stderr), even if others stored the backup.",
     args: [],
     options: {},
     wallet: "existing",
@@ -122,6 +122,12 @@ export const syncCommands: Command[] = [
           infoText(cx, info),
         ].join("\n"),
       );
+      // A cycle records a provider's failure instead of throwing it; a script still needs to see it.
+      const failed = cycle.providers.filter((p) => p.outcome === "failed" || p.outcome === "payment-required");
+      for (const p of failed) {
+        cx.io.stderr.write(`error: ${p.error?.code ?? p.outcome}: ${p.syncProviderBaseUrl}: ${(p.error?.message ?? p.outcome).replace(/\s*\n\s*/g, " ")}\n`);
+      }
+      return failed.length > 0 ? 1 : 0;
     },
   },
   {

@@ -7,7 +7,7 @@ import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
 import { asStoreError } from "../events/store-errors.ts";
 import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
-import { DEFAULT_SCHEDULE, type SchedulePolicy } from "../projections/exchange-updates.ts";
+import { DEFAULT_SCHEDULE, unsettledUpdates, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import { MAX_TIMER_MS } from "../transport/deadline.ts";
 import type { EngineContext } from "./context.ts";
@@ -182,6 +182,19 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     });
   } catch (e) {
     throw asWalletError(e);
+  }
+
+  // An update a crash cut short stays "in flight" in the records until settled; no update runs yet in this process.
+  const unsettled = unsettledUpdates(store.records);
+  if (unsettled.length > 0) {
+    try {
+      const at = now();
+      store.write((tx) => {
+        for (const url of unsettled) tx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false, interrupted: true } }, at);
+      });
+    } catch {
+      // A wallet that cannot write (a full disk) still opens; the next update of these exchanges settles them.
+    }
   }
 
   const abort = new AbortController();

@@ -102,7 +102,18 @@ export const exchangeUpdateOperations = {
     }
     const collected = ctx.transact((r) => decideCollectEphemeral(r, { now: at, gcAfterMs: ephemeralGcAfterMs }), at);
     const updated: ExchangeListItem[] = [];
-    for (const url of due) updated.push(await update(ctx, url, false, () => at));
+    for (const url of due) {
+      // Checked again: while an earlier one was awaited, this exchange may have been suspended, deleted or forgotten.
+      const r = getExchangeRecord(ctx.records, url);
+      if (!r || entryStatus(r) !== "used" || isSuspended(r)) continue;
+      try {
+        updated.push(await update(ctx, url, false, () => at));
+      } catch (e) {
+        // Deleted during its own update: there is nothing left to report for it.
+        if (e instanceof WalletError && e.code === "exchange-unknown") continue;
+        throw e;
+      }
+    }
     return { updated, collected };
   }),
 };

@@ -23,6 +23,17 @@ export function getUpdateState(records: Records, url: string): UpdateState {
   return records.get<UpdateState>(key(url)) ?? { inFlight: false, failures: 0 };
 }
 
+/**
+ * Exchanges whose last update attempt never settled. In a process that has
+ * just opened the wallet nothing can be in flight: these are attempts a crash
+ * (or a kill) cut short, to be settled as interrupted.
+ */
+export function unsettledUpdates(records: Records): string[] {
+  const out: string[] = [];
+  for (const { key: k, value } of records.entries<UpdateState>(["upd"])) if (value.inFlight) out.push(k[1] as string);
+  return out;
+}
+
 export const exchangeUpdatesProjection: Projection = {
   name: "exchange-updates",
   tables: { upd: { encode: (v: UpdateState) => v, decode: (v: unknown) => v as UpdateState, local: true } },
