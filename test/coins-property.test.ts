@@ -105,7 +105,8 @@ function referenceFold(events: WalletEvent[]): Reference {
         spend(e, data.coinPub, data.spendId, data.amount);
         break;
       case "coins-refreshed":
-        for (const input of data.inputs) spend(e, input.coinPub, `refresh:${data.refreshGroupId}`, input.amount);
+        // Two refresh events under one group id are two melts (their outputs differ): keyed by the event.
+        for (const input of data.inputs) spend(e, input.coinPub, `refresh:${data.refreshGroupId}@${e.device}:${e.seq}`, input.amount);
         create(e, data.url, data.outputs);
         break;
       case "withdrawal-group-aborted":
@@ -144,7 +145,10 @@ function referenceFold(events: WalletEvent[]): Reference {
     const alive = !observed(c.url, c.d, c.s);
     const conflict = alive && spent > c.value;
     const available = alive && !conflict ? c.value - spent : 0n;
-    const spendIds = [...ss.keys()].sort();
+    // A refresh shows as its group, with its event's dot only where one group melted the coin twice.
+    const group = (k: string) => k.slice(0, k.lastIndexOf("@"));
+    const keys = [...ss.keys()];
+    const spendIds = keys.map((k) => (k.startsWith("refresh:") && keys.filter((x) => x.startsWith("refresh:") && group(x) === group(k)).length === 1 ? group(k) : k)).sort();
     coins.set(pub, { url: c.url, cur: c.cur, value: c.value, alive, available, spendIds, conflict });
     if (!alive) continue;
     add(avail, c.cur, available);

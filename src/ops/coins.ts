@@ -17,6 +17,7 @@ import {
   listBalances,
   listConflictRecords,
   spendNames,
+  countedSpend,
 } from "../projections/coins.ts";
 import { listTransactions } from "../projections/transactions.ts";
 import type { AmountString } from "../codec/amounts.ts";
@@ -128,6 +129,10 @@ export const coinOperations = {
   getTransactions: operation(maybe(object({ currency: optional(currency), exchangeBaseUrl: optional(baseUrl) })), (ctx, req) => {
     const lookup = {
       coin: (pub: string) => getCoin(ctx.records, pub),
+      countedSpend: (pub: string, spendId: string) => {
+        const c = getCoin(ctx.records, pub);
+        return c && countedSpend(c, spendId);
+      },
       group: (gid: string) => getGroup(ctx.records, gid),
     };
     return { transactions: listTransactions(ctx.store.eventsInCausalOrder(), lookup, req) };

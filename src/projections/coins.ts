@@ -140,15 +140,51 @@ const conflictKey = (pub: string): Key => ["conflict", pub];
 /** Join of the causal pasts of the purges of an exchange. */
 const purgedKey = (url: string): Key => ["purged", url];
 
-/** Keys of a coin's spends: "s:" + spend id, "r:" + refresh group id. */
+/**
+ * Keys of a coin's spends: "s:" + spend id; "r:" + the refresh event's dot + ":" + refresh group id.
+ * One spend id recorded on two devices is one spend (the larger amount counts). Two refresh events
+ * under one group id are two melts: a coin is created once, so their outputs differ, and each must
+ * count; the dot keeps them apart. Device ids hold no ":", so the key parses from the front.
+ */
 export const spendKey = (spendId: string) => `s:${spendId}`;
-export const refreshKey = (refreshGroupId: string) => `r:${refreshGroupId}`;
+export const refreshKey = (refreshGroupId: string, device: string, seq: number) => `r:${device}:${seq}:${refreshGroupId}`;
 
-/** How a spend is shown (getCoin, listConflicts): its spend id, or "refresh:<group>" for a refresh. */
-export const spendName = (key: string) => (key.startsWith("r:") ? `refresh:${key.slice(2)}` : key.slice(2));
+/** The group id and event dot of a refresh key. */
+function parseRefreshKey(key: string): { id: string; device: string; seq: number } {
+  const a = key.indexOf(":", 2);
+  const b = key.indexOf(":", a + 1);
+  return { device: key.slice(2, a), seq: Number(key.slice(a + 1, b)), id: key.slice(b + 1) };
+}
 
-/** The names of a coin's spends, sorted. */
-export const spendNames = (c: CoinRecord): string[] => [...c.spends.keys()].map(spendName).sort();
+/** The coin's spends by refreshes of one group, with their dots. */
+function refreshesOf(c: CoinRecord, refreshGroupId: string): { device: string; seq: number; entry: SpendEntry }[] {
+  const out: { device: string; seq: number; entry: SpendEntry }[] = [];
+  for (const [k, entry] of c.spends) {
+    if (!k.startsWith("r:")) continue;
+    const r = parseRefreshKey(k);
+    if (r.id === refreshGroupId) out.push({ device: r.device, seq: r.seq, entry });
+  }
+  return out;
+}
+
+/**
+ * The names of a coin's spends, sorted (getCoin, listConflicts): a spend id, or "refresh:<group>"
+ * for a refresh, with "@device:seq" where one group melted the coin more than once.
+ */
+export function spendNames(c: CoinRecord): string[] {
+  const refreshes = [...c.spends.keys()].filter((k) => k.startsWith("r:")).map(parseRefreshKey);
+  const perGroup = new Map<string, number>();
+  for (const r of refreshes) perGroup.set(r.id, (perGroup.get(r.id) ?? 0) + 1);
+  const names = [...c.spends.keys()].filter((k) => k.startsWith("s:")).map((k) => k.slice(2));
+  for (const r of refreshes) names.push(perGroup.get(r.id)! > 1 ? `refresh:${r.id}@${r.device}:${r.seq}` : `refresh:${r.id}`);
+  return names.sort();
+}
+
+/** The dot of the spend that counts for `spendId` on the coin (one spend id recorded twice counts once). */
+export function countedSpend(c: CoinRecord, spendId: string): { d: string; s: number } | undefined {
+  const e = c.spends.get(spendKey(spendId));
+  return e && { d: e.d, s: e.s };
+}
 
 // ---------------------------------------------------------------- stored forms
 
@@ -380,6 +416,38 @@ function addSpend(records: Records, e: SharedEvent, coinPub: string, key: string
   moveCoinEffect(records, c, before);
 }
 
+/**
+ * What the refresh decider guarantees, held against a refresh from another device too: distinct
+ * inputs, all from the event's exchange, one currency throughout, and no more value out than in.
+ * Else a peer's event could mint value, or leave amounts the history cannot add up.
+ */
+function checkRefresh(records: Records, e: SharedEvent & { type: "coins-refreshed" }) {
+  const { inputs, outputs, url } = e.data;
+  if (inputs.length === 0) integrity(e, "a refresh consumes at least one coin");
+  const currency = currencyOf(inputs[0].amount);
+  const seen = new Set<string>();
+  let consumed = ZERO_UNITS;
+  let produced = ZERO_UNITS;
+  try {
+    for (const i of inputs) {
+      if (seen.has(i.coinPub)) integrity(e, `coin ${i.coinPub} is refreshed twice`);
+      seen.add(i.coinPub);
+      const c = records.get<CoinRecord>(coinKey(i.coinPub));
+      if (c && c.url !== url) integrity(e, `coin ${i.coinPub} is from ${c.url}, not ${url}`);
+      if (currencyOf(i.amount) !== currency) integrity(e, "the refreshed amounts are in more than one currency");
+      consumed = addUnits(consumed, unitsOf(i.amount));
+    }
+    for (const o of outputs) {
+      if (currencyOf(o.value) !== currency) integrity(e, `output ${o.coinPub} is in another currency than the refreshed coins`);
+      produced = addUnits(produced, unitsOf(o.value));
+    }
+  } catch (err) {
+    if (err instanceof WalletError && err.code === "amount-overflow") integrity(e, "its amounts add up past 2^52");
+    throw err;
+  }
+  if (cmpUnits(produced, consumed) > 0) integrity(e, `it creates ${formatUnits(currency, produced)} from ${formatUnits(currency, consumed)}`);
+}
+
 function withdrawn(records: Records, e: SharedEvent & { type: "coins-withdrawn" }) {
   const { url, withdrawalGroupId: id } = e.data;
   const before = records.get<GroupRecord>(groupKey(id));
@@ -466,7 +534,8 @@ export const coinsProjection: Projection = {
         addSpend(records, e, e.data.coinPub, spendKey(e.data.spendId), e.data.amount, e.data.purchaseId);
         return;
       case "coins-refreshed":
-        for (const input of e.data.inputs) addSpend(records, e, input.coinPub, refreshKey(e.data.refreshGroupId), input.amount);
+        checkRefresh(records, e);
+        for (const input of e.data.inputs) addSpend(records, e, input.coinPub, refreshKey(e.data.refreshGroupId, e.device, e.seq), input.amount);
         createCoins(records, e, e.data.url, e.data.outputs, "refresh");
         return;
       case "withdrawal-group-aborted": {
@@ -598,6 +667,10 @@ export function decideRecordWithdrawal(
   }
   if (group?.aborted) throw new WalletError("withdrawal-group-aborted", `withdrawal group ${id} was aborted`, { withdrawalGroupId: id });
   let currency = currentKeys(ex)?.currency ?? group?.currency;
+  // A group recorded before /keys was known keeps its currency, whatever /keys says since.
+  if (group && currency !== group.currency) {
+    throw new WalletError("currency-mismatch", `withdrawal group ${id} is in ${group.currency}, the exchange now uses ${currency}`, { withdrawalGroupId: id });
+  }
   if (req.amount !== undefined) {
     const acur = parseAmount(req.amount).currency;
     if (currency !== undefined && acur !== currency) throw new WalletError("currency-mismatch", `amount is in ${acur}, exchange uses ${currency}`);
@@ -696,7 +769,7 @@ export function decideRecordRefresh(
     if (url !== undefined && coin.url !== url) throw new WalletError("request-invalid", "all refreshed coins must come from one exchange");
     url = coin.url;
     currency = coin.currency;
-    if (coin.spends.has(refreshKey(refreshGroupId))) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
+    if (refreshesOf(coin, refreshGroupId).length > 0) throw new WalletError("spend-duplicate", `refresh ${refreshGroupId} already consumed ${coin.coinPub}`);
     const a = inCoinCurrency(coin, input.amount, "refresh");
     requireLeft(coin, a, "refresh");
     consumed = consumed ? addAmounts(consumed, a) : a;
@@ -726,17 +799,17 @@ function isRecordedRefresh(
   req: { refreshGroupId: string; inputs: { coinPub: string; amount: AmountString }[]; outputs: CoinData[] },
   eventAt: EventAt | undefined,
 ): boolean {
-  const key = refreshKey(req.refreshGroupId);
-  const spends = req.inputs.map((i) => getCoin(records, i.coinPub)?.spends.get(key));
-  if (!spends.every((x, n) => x?.amount === req.inputs[n].amount)) return false;
   // The outputs are the coins the refresh event that consumed the inputs created: one event for all.
-  const by = spends[0]!;
-  if (!spends.every((x) => x!.d === by.d && x!.s === by.s)) return false;
-  const e = eventAt?.(by.d, by.s);
+  const first = getCoin(records, req.inputs[0].coinPub);
+  const by = first && refreshesOf(first, req.refreshGroupId).find(({ device, seq }) =>
+    req.inputs.every((i) => getCoin(records, i.coinPub)?.spends.get(refreshKey(req.refreshGroupId, device, seq))?.amount === i.amount),
+  );
+  if (!by) return false;
+  const e = eventAt?.(by.device, by.seq);
   if (e?.type === "coins-refreshed" && (e.data.inputs.length !== req.inputs.length || e.data.outputs.length !== req.outputs.length)) return false;
   return req.outputs.every((o, n) => {
     const c = getCoin(records, o.coinPub);
-    return c !== undefined && c.kind === "refresh" && c.d === by.d && c.s === by.s && c.i === n && c.value === o.value;
+    return c !== undefined && c.kind === "refresh" && c.d === by.device && c.s === by.seq && c.i === n && c.value === o.value;
   });
 }
 

@@ -1,0 +1,121 @@
+// Coins across devices, regression examples for bugs found by review (stop 25):
+// two refreshes under one group id melt a coin twice; a peer's refresh that
+// mints value or mixes currencies is refused on import; a group keeps the
+// currency it was recorded in; one spend id recorded on two devices is one
+// spend in the history as in the balance.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openWallet, WalletError, type Wallet } from "../src/index.ts";
+import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
+
+const EX = "https://ex1.test/";
+const dirs: string[] = [];
+const wallets: Wallet[] = [];
+async function tempWallet(deviceId?: string): Promise<Wallet> {
+  const path = mkdtempSync(join(tmpdir(), "rev-coins-"));
+  dirs.push(path);
+  const w = await openWallet({ path, deviceId });
+  wallets.push(w);
+  return w;
+}
+afterEach(async () => {
+  for (const w of wallets.splice(0)) await w.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+const coin = (coinPub: string, value: string) => ({ coinPub, denomPubHash: "D", value });
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try { await p; } catch (e) { return e instanceof WalletError ? e.code : `raw:${String(e)}`; }
+  return undefined;
+}
+async function sync(from: Wallet, to: Wallet) {
+  return to.importEvents(await from.exportEvents({ since: await to.getVectorClock() }));
+}
+
+describe("refresh id reused on two devices", () => {
+  it("two concurrent refreshes of one coin under one refresh id double-spend it: a conflict must be listed", async () => {
+    const a = await tempWallet("devA");
+    const b = await tempWallet("devB");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("C1", "KUDOS:10")] });
+    await sync(a, b);
+    await a.recordRefresh({ refreshGroupId: "R", inputs: [{ coinPub: "C1", amount: "KUDOS:10" }], outputs: [coin("OA", "KUDOS:10")] });
+    await b.recordRefresh({ refreshGroupId: "R", inputs: [{ coinPub: "C1", amount: "KUDOS:10" }], outputs: [coin("OB", "KUDOS:10")] });
+    await sync(a, b);
+    await sync(b, a);
+    // The events: 10 withdrawn, then two different melts of that coin (each of 10) made OA and OB worth 10 each.
+    for (const w of [a, b]) {
+      expect((await w.getBalances()).balances[0].available).toBe("KUDOS:20"); // 20 out of 10 ...
+      expect((await w.listConflicts()).conflicts).toEqual([{ kind: "double-spend", coinPub: "C1", spendIds: ["refresh:R@devA:3", "refresh:R@devB:1"] }]);
+      expect((await w.getCoin({ coinPub: "C1" })).remaining).toBe("KUDOS:0");
+    }
+    // Each device still recognizes its own refresh as recorded (a retry is no new event) ...
+    expect(await a.recordRefresh({ refreshGroupId: "R", inputs: [{ coinPub: "C1", amount: "KUDOS:10" }], outputs: [coin("OA", "KUDOS:10")] })).toEqual({ refreshGroupId: "R" });
+    expect(await a.getVectorClock()).toEqual({ devA: 3, devB: 1 });
+    // ... and refuses another melt of the coin under the group.
+    expect(await codeOf(a.recordRefresh({ refreshGroupId: "R", inputs: [{ coinPub: "C1", amount: "KUDOS:10" }], outputs: [] }))).toBe("spend-duplicate");
+  });
+});
+
+describe("imported refresh events are checked as the decider checks its own", () => {
+  async function withCoin() {
+    const a = await tempWallet("devA");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("C1", "KUDOS:1")] });
+    return a;
+  }
+  const refreshEvent = (outputs: { coinPub: string; denomPubHash: string; value: string }[]) => ({
+    device: "evil", seq: 1, lamport: 10, deps: { devA: 2 }, time: Date.UTC(2025, 0, 1),
+    type: "coins-refreshed",
+    data: { refreshGroupId: "R", url: EX, inputs: [{ coinPub: "C1", amount: "KUDOS:1" }], outputs },
+  });
+
+  it("a refresh creating more than it consumes is refused on import (else getTransactions fails for good)", async () => {
+    const a = await withCoin();
+    const code = await codeOf(a.importEvents([refreshEvent([coin("X", "KUDOS:100")])]));
+    const tx = await codeOf(a.getTransactions());
+    const bal = (await a.getBalances()).balances;
+    expect({ code, tx, bal }).toEqual({ code: "event-inconsistent", tx: undefined, bal: [{ currency: "KUDOS", available: "KUDOS:1", pendingIncoming: "KUDOS:0" }] });
+  });
+
+  it("a refresh whose outputs are in another currency is refused on import (else getTransactions fails for good)", async () => {
+    const a = await withCoin();
+    const code = await codeOf(a.importEvents([refreshEvent([coin("X", "EUR:1")])]));
+    const tx = await codeOf(a.getTransactions());
+    expect({ code, tx }).toEqual({ code: "event-inconsistent", tx: undefined });
+  });
+});
+
+describe("a group recorded before /keys in another currency", () => {
+  let ex: TestExchange;
+  beforeAll(async () => { ex = await startTestExchange({ currency: "KUDOS" }); });
+  afterAll(() => ex.close());
+
+  it("more coins for the group in the /keys currency are refused as currency-mismatch, not event-inconsistent", async () => {
+    const w = await tempWallet("devA");
+    await w.addExchange({ exchangeBaseUrl: ex.baseUrl });
+    await w.recordWithdrawal({ exchangeBaseUrl: ex.baseUrl, withdrawalGroupId: "G", coins: [coin("C1", "TESTKUDOS:1")] });
+    await w.updateExchange({ exchangeBaseUrl: ex.baseUrl });
+    const code = await codeOf(w.recordWithdrawal({ exchangeBaseUrl: ex.baseUrl, withdrawalGroupId: "G", coins: [coin("C2", "KUDOS:1")] }));
+    expect(code).toBe("currency-mismatch");
+  });
+});
+
+describe("one spend id recorded on two devices", () => {
+  it("is one spend in the balance, and so one spend in the transaction history", async () => {
+    const a = await tempWallet("devA");
+    const b = await tempWallet("devB");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("C1", "KUDOS:1")] });
+    await sync(a, b);
+    await a.recordSpend({ coinPub: "C1", amount: "KUDOS:0.8", spendId: "same" });
+    await b.recordSpend({ coinPub: "C1", amount: "KUDOS:0.8", spendId: "same" });
+    await sync(a, b);
+    await sync(b, a);
+    expect((await a.getCoin({ coinPub: "C1" })).remaining).toBe("KUDOS:0.2");
+    const spends = (await a.getTransactions()).transactions.filter((t) => t.type === "spend");
+    expect(spends.map((t) => t.amountEffective)).toEqual(["KUDOS:0.8"]);
+  });
+});
+
