@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   "exchange-network-error": "the exchange could not be reached",
   "exchange-http-error": "the exchange answered with an HTTP error status",
   "exchange-malformed-response": "the exchange answered with something that is not JSON",
+  "exchange-response-too-large": "the exchange's answer is larger than the engine reads (/keys 16 MiB, /terms 4 MiB)",
   "exchange-keys-invalid": "/keys lacks a field the engine needs, or has one of the wrong type",
   "exchange-terms-invalid": "/terms answered without an ETag or Taler-Terms-Version, or with one longer than 512 bytes",
   "exchange-version-incompatible": "the exchange speaks a protocol version this engine cannot",

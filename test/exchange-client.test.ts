@@ -302,7 +302,7 @@ describe("fetchTerms against the test exchange", () => {
     expect(await fetchTerms(http, ex.baseUrl)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
   });
 
-  it("refuses a 304 that names no version when the request named none (nothing an offer could record)", async () => {
+  it("refuses a 304 to a request that named no version: it confirms nothing (and names nothing an offer could record)", async () => {
     // A real server that answers every request 304 Not Modified, with no headers at all.
     const server = createServer((_req, res) => {
       res.writeHead(304);
@@ -311,7 +311,8 @@ describe("fetchTerms against the test exchange", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const { port } = server.address() as AddressInfo;
-      expect(await fetchTerms(http, `http://127.0.0.1:${port}/`)).toMatchObject({ ok: false, code: "exchange-terms-invalid" });
+      expect(await fetchTerms(http, `http://127.0.0.1:${port}/`)).toMatchObject({ ok: false, code: "exchange-http-error", httpStatus: 304 });
+      expect(await fetchKeys(http, `http://127.0.0.1:${port}/`)).toMatchObject({ ok: false, code: "exchange-http-error", httpStatus: 304 });
       // With a version of its own to fall back on, the 304 confirms that version.
       expect(await fetchTerms(http, `http://127.0.0.1:${port}/`, { etag: "v7" })).toMatchObject({ ok: true, notModified: true, etag: "v7" });
     } finally {

@@ -42,7 +42,7 @@ describe("closing a wallet with an update awaiting the network", () => {
     expect(entry.exchangeUpdateStatus).toBe("initial-update");
     expect(entry.lastUpdateErrorInfo).toBeUndefined();
     const upd = (await again.dumpProjections()).find((r) => r.key[0] === "upd");
-    expect(upd?.value).toMatchObject({ inFlight: false, failures: 0 });
+    expect(upd?.value).toMatchObject({ inFlight: 0, failures: 0 });
   });
 
   it("waits for a request in flight that needs no network, which then completes", async () => {

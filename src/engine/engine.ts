@@ -190,7 +190,9 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     try {
       const at = now();
       store.write((tx) => {
-        for (const url of unsettled) tx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false, interrupted: true } }, at);
+        for (const { url, attempts } of unsettled) {
+          for (let i = 0; i < attempts; i++) tx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false, interrupted: true } }, at);
+        }
       });
     } catch {
       // A wallet that cannot write (a full disk) still opens; the next update of these exchanges settles them.

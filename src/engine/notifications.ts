@@ -101,5 +101,5 @@ export function notificationsOf(changes: RecordChange[], committed: Records, now
 }
 
 function updateStateOf(v: unknown): UpdateState {
-  return (v as UpdateState | undefined) ?? { inFlight: false, failures: 0 };
+  return (v as UpdateState | undefined) ?? { inFlight: 0, failures: 0 };
 }

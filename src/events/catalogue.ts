@@ -140,7 +140,10 @@ export const catalogue = {
     object({
       url: baseUrl,
       ok: bool,
+      // "" when the /keys answer had none: the ETag before it validates other keys.
       keysEtag: optional(str),
+      // Which keys that ETag validates (keysStamp): another device's keys, merged since, are not revalidated with it.
+      keysOf: optional(str),
       // /terms can fail while /keys succeeds: the ToS stays pending and this says why.
       termsError: optional(object({ code: nonEmptyStr, message: str })),
       // The wallet closed while the exchange was being asked: no outcome, and no failure to back off from.

@@ -17,6 +17,7 @@ import {
   exchangeView,
   getExchangeRecord,
   isSuspended,
+  keysStamp,
   requireExchange,
   type ExchangeListItem,
 } from "../projections/exchanges.ts";
@@ -39,8 +40,13 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
   ctx.appendLocal({ type: "exchange-update-attempted", data: { url } }, at());
   let settled = false;
   try {
-    const keys = await fetchKeys(ctx.http, url, { timeoutMs, etag: !force && known ? st.keysEtag : undefined, signal: ctx.signal });
-    const terms = keys.ok
+    // Revalidate only the keys this device's ETag was given for: keys another device recorded since are another version.
+    const revalidate = !force && known !== undefined && st.keysEtag !== undefined && st.keysOf === keysStamp(r);
+    const keys = await fetchKeys(ctx.http, url, { timeoutMs, etag: revalidate ? st.keysEtag : undefined, signal: ctx.signal });
+    // Suspended (or deleted) while /keys was awaited: DD 48's suspended exchange is not contacted again.
+    const still = getExchangeRecord(ctx.records, url);
+    const contactable = still !== undefined && entryStatus(still) !== undefined && !isSuspended(still);
+    const terms = keys.ok && contactable
       ? await fetchTerms(ctx.http, url, { timeoutMs, etag: force ? undefined : currentTos(r)?.etag, signal: ctx.signal })
       : undefined;
     if (ctx.signal.aborted) {
@@ -49,7 +55,8 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
       settled = true;
       ctx.ensureOpen();
     }
-    const keysEtag = keys.ok && !keys.notModified ? keys.etag : undefined;
+    // A fresh /keys without an ETag still replaces the old one: that one validated other keys.
+    const keysEtag = keys.ok && !keys.notModified ? (keys.etag ?? "") : undefined;
     settled = ctx.write((tx) => {
       // Re-read: other requests may have run while we awaited the network.
       const fresh = getExchangeRecord(tx.records, url);
@@ -70,13 +77,17 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
       // A rejected /keys (new master key, incompatible version) must not become the
       // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
       const keysRejected = events.some((e) => e.type === "exchange-update-failed");
-      if (keysEtag !== undefined && !keysRejected) data.keysEtag = keysEtag;
+      if (keysEtag !== undefined && !keysRejected) {
+        data.keysEtag = keysEtag;
+        const of = keysStamp(after);
+        if (of !== undefined) data.keysOf = of;
+      }
       tx.appendLocal({ type: "exchange-update-settled", data }, at());
       return true;
     });
   } finally {
     // Whatever happened above, the attempt must not stay "in flight".
-    if (!settled && getUpdateState(ctx.records, url).inFlight) {
+    if (!settled && getUpdateState(ctx.records, url).inFlight > 0) {
       ctx.appendLocal({ type: "exchange-update-settled", data: { url, ok: false } }, at());
     }
   }

@@ -6,13 +6,16 @@ import type { Projection, Records } from "../events/records.ts";
 import { assertNever } from "./exchanges.ts";
 
 export interface UpdateState {
-  inFlight: boolean;
+  /** Attempts started and not yet settled (two overlapping updates: 2). */
+  inFlight: number;
   /** Failed attempts since the last success. */
   failures: number;
   lastAttemptAt?: number;
   lastSuccessAt?: number;
-  /** ETag of the last /keys answer, for If-None-Match. */
+  /** ETag of the last /keys answer, for If-None-Match ("" when it had none). */
   keysEtag?: string;
+  /** The keys that ETag validates (keysStamp when it was recorded): sent only while they are still current. */
+  keysOf?: string;
   /** Why the last attempt could not fetch /terms, if it could not. */
   termsError?: { code: string; message: string };
 }
@@ -20,7 +23,7 @@ export interface UpdateState {
 const key = (url: string) => ["upd", url];
 
 export function getUpdateState(records: Records, url: string): UpdateState {
-  return records.get<UpdateState>(key(url)) ?? { inFlight: false, failures: 0 };
+  return records.get<UpdateState>(key(url)) ?? { inFlight: 0, failures: 0 };
 }
 
 /**
@@ -28,9 +31,9 @@ export function getUpdateState(records: Records, url: string): UpdateState {
  * just opened the wallet nothing can be in flight: these are attempts a crash
  * (or a kill) cut short, to be settled as interrupted.
  */
-export function unsettledUpdates(records: Records): string[] {
-  const out: string[] = [];
-  for (const { key: k, value } of records.entries<UpdateState>(["upd"])) if (value.inFlight) out.push(k[1] as string);
+export function unsettledUpdates(records: Records): { url: string; attempts: number }[] {
+  const out: { url: string; attempts: number }[] = [];
+  for (const { key: k, value } of records.entries<UpdateState>(["upd"])) if (value.inFlight > 0) out.push({ url: k[1] as string, attempts: value.inFlight });
   return out;
 }
 
@@ -41,19 +44,23 @@ export const exchangeUpdatesProjection: Projection = {
     switch (e.type) {
       case "exchange-update-attempted": {
         const s = getUpdateState(records, e.data.url);
-        records.put(key(e.data.url), { ...s, inFlight: true, lastAttemptAt: e.time });
+        records.put(key(e.data.url), { ...s, inFlight: s.inFlight + 1, lastAttemptAt: e.time });
         return;
       }
       case "exchange-update-settled": {
         const s = getUpdateState(records, e.data.url);
         if (e.data.interrupted === true) {
-          records.put(key(e.data.url), { ...s, inFlight: false });
+          records.put(key(e.data.url), { ...s, inFlight: Math.max(0, s.inFlight - 1) });
           return;
         }
         const next: UpdateState = e.data.ok
-          ? { ...s, inFlight: false, failures: 0, lastSuccessAt: e.time }
-          : { ...s, inFlight: false, failures: s.failures + 1 };
-        if (e.data.keysEtag !== undefined) next.keysEtag = e.data.keysEtag;
+          ? { ...s, inFlight: Math.max(0, s.inFlight - 1), failures: 0, lastSuccessAt: e.time }
+          : { ...s, inFlight: Math.max(0, s.inFlight - 1), failures: s.failures + 1 };
+        if (e.data.keysEtag !== undefined) {
+          next.keysEtag = e.data.keysEtag;
+          if (e.data.keysOf !== undefined) next.keysOf = e.data.keysOf;
+          else delete next.keysOf;
+        }
         delete next.termsError;
         if (e.data.termsError !== undefined) next.termsError = e.data.termsError;
         records.put(key(e.data.url), next);

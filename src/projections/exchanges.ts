@@ -70,6 +70,12 @@ export interface ExchangeRecord {
   preset: Contributions;
   ephemeral: Contributions;
   used: Contributions;
+  /**
+   * Interactions that keep the entry without lifting its level (ToS accepted or forgotten, suspended or
+   * not): against a concurrent delete they win like an add, and the entry stays (ephemeral, if nothing
+   * else survives). Else they would outlive the delete unseen and come back with a later re-add.
+   */
+  touched: Contributions;
   /** Join of the causal pasts of the deletes of this exchange (observed-remove). */
   removed: VectorClock;
   /** Per device, the summary of its latest /keys; the facts are in ["exk", url, device]. */
@@ -102,6 +108,7 @@ function emptyRecord(url: string): ExchangeRecord {
     preset: new Map(),
     ephemeral: new Map(),
     used: new Map(),
+    touched: new Map(),
     removed: emptyClock(),
     keys: new Map(),
     outcome: new Map(),
@@ -142,6 +149,7 @@ type ExchangeJson = {
   preset: ClockJson;
   ephemeral: ClockJson;
   used: ClockJson;
+  touched?: ClockJson;
   removed: ClockJson;
   keys: RegisterJson<KeysSummary>;
   outcome: RegisterJson<UpdateOutcome>;
@@ -163,6 +171,7 @@ const exchangeCodec: RecordCodec<ExchangeRecord> = {
     preset: clockJsonShape,
     ephemeral: clockJsonShape,
     used: clockJsonShape,
+    touched: optional(clockJsonShape),
     removed: clockJsonShape,
     keys: registerJsonShape(keysSummaryShape),
     outcome: registerJsonShape(outcomeShape),
@@ -176,6 +185,8 @@ const exchangeCodec: RecordCodec<ExchangeRecord> = {
     preset: contributionsToJson(r.preset),
     ephemeral: contributionsToJson(r.ephemeral),
     used: contributionsToJson(r.used),
+    // Absent when empty: a record without interactions keeps the form it had before this field.
+    ...(r.touched.size > 0 ? { touched: contributionsToJson(r.touched) } : {}),
     removed: clockToJson(r.removed),
     keys: registerToJson(r.keys, same),
     outcome: registerToJson(r.outcome, same),
@@ -191,6 +202,7 @@ const exchangeCodec: RecordCodec<ExchangeRecord> = {
       preset: contributionsFromJson(j.preset),
       ephemeral: contributionsFromJson(j.ephemeral),
       used: contributionsFromJson(j.used),
+      touched: j.touched === undefined ? new Map() : contributionsFromJson(j.touched),
       removed: clockFromJson(j.removed),
       keys: registerFromJson(j.keys, same),
       outcome: registerFromJson(j.outcome, same),
@@ -261,20 +273,24 @@ export function evolveExchange(records: Records, r: ExchangeRecord, e: SharedEve
       return;
     }
     case "exchange-tos-accepted":
+      contribute(r.touched, e);
       writeRegister<string | null>(r.tosAccepted, e, e.data.etag);
       return;
     case "exchange-tos-forgotten":
+      contribute(r.touched, e);
       writeRegister<string | null>(r.tosAccepted, e, null);
       return;
     case "exchange-suspended":
+      contribute(r.touched, e);
       writeRegister(r.suspended, e, true);
       return;
     case "exchange-unsuspended":
+      contribute(r.touched, e);
       writeRegister(r.suspended, e, false);
       return;
     case "exchange-deleted": {
       r.removed = join(r.removed, e.deps);
-      for (const c of [r.preset, r.ephemeral, r.used]) pruneContributions(c, r.removed);
+      for (const c of [r.preset, r.ephemeral, r.used, r.touched]) pruneContributions(c, r.removed);
       for (const d of pruneRegister(r.keys, r.removed)) records.remove(keysKey(r.url, d));
       for (const reg of [r.outcome, r.tos, r.tosAccepted, r.suspended, r.activity] as Register<unknown>[]) pruneRegister(reg, r.removed);
       return;
@@ -311,11 +327,17 @@ export function entryStatus(r: ExchangeRecord): ExchangeEntryStatus | undefined 
   if (survives(r.used, r.removed)) return "used";
   if (survives(r.ephemeral, r.removed)) return "ephemeral";
   if (survives(r.preset, r.removed)) return "preset";
+  if (survives(r.touched, r.removed)) return "ephemeral";
   return undefined;
 }
 
 /** The current /keys summary (currency, master key, withdrawable intervals), if any. */
 export const currentKeys = (r: ExchangeRecord) => readRegister(r.keys, r.removed)?.v;
+/** Which recorded /keys is current: the winning write's device and lamport (what an ETag validated is named by it). */
+export const keysStamp = (r: ExchangeRecord): string | undefined => {
+  const w = readRegister(r.keys, r.removed);
+  return w && `${w.device}:${w.l}`;
+};
 export const isSuspended = (r: ExchangeRecord) => readRegister(r.suspended, r.removed)?.v === true;
 export const lastActivity = (r: ExchangeRecord) => readRegister(r.activity, r.removed)?.v;
 export const currentTos = (r: ExchangeRecord) => readRegister(r.tos, r.removed)?.v;
@@ -347,9 +369,9 @@ export function hasWithdrawableDenomination(keys: KeysSummary, nowMs: number): b
 export function exchangeView(
   r: ExchangeRecord,
   nowMs: number,
-  local: { inFlight: boolean; termsError?: { code: string; message: string } },
+  local: { inFlight: number; termsError?: { code: string; message: string } },
 ): ExchangeListItem | undefined {
-  const updating = local.inFlight;
+  const updating = local.inFlight > 0;
   const entry = entryStatus(r);
   if (!entry) return undefined;
   const keys = currentKeys(r);
@@ -458,7 +480,8 @@ export function decideDeleteExchange(records: Records, req: { url: string; purge
 export function decideCollectEphemeral(records: Records, req: { now: number; gcAfterMs: number }): Decision<string[]> {
   const collected: string[] = [];
   for (const r of allExchangeRecords(records)) {
-    if (entryStatus(r) !== "ephemeral" || isSuspended(r)) continue;
+    // A preset lifted to ephemeral (updated, its ToS looked at) stays: a delete would drop its preset level too.
+    if (entryStatus(r) !== "ephemeral" || isSuspended(r) || survives(r.preset, r.removed)) continue;
     const last = lastActivity(r) ?? 0;
     if (last + req.gcAfterMs <= req.now && !getResources(records, r.url).hasResources) collected.push(r.url);
   }

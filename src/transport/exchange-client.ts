@@ -2,7 +2,7 @@ import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import type { ErrorCode } from "../errors.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount } from "../codec/amounts.ts";
-import { withDeadline } from "./deadline.ts";
+import { readBodyBounded, withDeadline } from "./deadline.ts";
 
 /** A fetch-compatible HTTP function; the engine never reaches for a global one itself. */
 export type HttpClient = (url: string, init?: RequestInit) => Promise<Response>;
@@ -116,15 +116,38 @@ function transportFailure(what: string, attempt: { timedOut: boolean; error: unk
   return fail("exchange-network-error", `${what}: ${describeError(attempt.error)}`);
 }
 
+/** Bounds of what the engine reads: /keys of a large exchange is a few MiB; terms are a document. */
+export const MAX_KEYS_BYTES = 16 * 1024 * 1024;
+export const MAX_TERMS_BYTES = 4 * 1024 * 1024;
+/** An error's body is read for its hint only; the hint goes into shared events, so it stays short. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+const MAX_HINT_CHARS = 1024;
+
+/** The body as text, or a refusal when it passes `maxBytes` (read no further than that). */
+async function boundedText(what: string, resp: Response, maxBytes: number): Promise<string | FetchError> {
+  const bytes = await readBodyBounded(resp, maxBytes);
+  if (bytes === "too-large") return fail("exchange-response-too-large", `${what}: the body is larger than ${maxBytes} bytes`, resp.status);
+  return new TextDecoder().decode(bytes);
+}
+
 async function httpErrorFrom(what: string, resp: Response): Promise<FetchError> {
   let hint = "";
   try {
-    const body = JSON.parse(await resp.text()) as unknown;
-    if (isObject(body) && typeof body.hint === "string") hint = `: ${body.hint}`;
+    const text = await boundedText(what, resp, MAX_ERROR_BODY_BYTES);
+    const body = typeof text === "string" ? (JSON.parse(text) as unknown) : undefined;
+    if (isObject(body) && typeof body.hint === "string") {
+      hint = `: ${body.hint.length > MAX_HINT_CHARS ? `${body.hint.slice(0, MAX_HINT_CHARS)}…` : body.hint}`;
+    }
   } catch {
     // The status alone is the error; an unreadable body adds nothing.
   }
   return fail("exchange-http-error", `${what}: HTTP ${resp.status}${hint}`, resp.status);
+}
+
+/** A 304 the engine did not ask for (no If-None-Match) confirms nothing: it is an HTTP error like any other. */
+async function unaskedNotModified(what: string, resp: Response): Promise<FetchError> {
+  await resp.body?.cancel().catch(() => {});
+  return fail("exchange-http-error", `${what}: HTTP 304 to a request without If-None-Match`, resp.status);
 }
 
 // ---- /keys ----------------------------------------------------------------
@@ -321,11 +344,13 @@ export async function fetchKeys(
   const attempt = await withDeadline(timeoutMs, async (signal): Promise<KeysResult> => {
     const resp = await http(url, { method: "GET", headers, signal });
     if (resp.status === 304) {
+      if (headers["If-None-Match"] === undefined) return unaskedNotModified("/keys", resp);
       await resp.body?.cancel().catch(() => {});
       return { ok: true, notModified: true };
     }
     if (!resp.ok) return httpErrorFrom("/keys", resp);
-    const text = await resp.text();
+    const text = await boundedText("/keys", resp, MAX_KEYS_BYTES);
+    if (typeof text !== "string") return text;
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -395,6 +420,7 @@ export async function fetchTerms(
     const termsVersion = resp.headers.get("Taler-Terms-Version")?.trim() || undefined;
     const availableLanguages = splitList(resp.headers.get("Avail-Languages"));
     if (resp.status === 304) {
+      if (headers["If-None-Match"] === undefined) return unaskedNotModified("/terms", resp);
       await resp.body?.cancel().catch(() => {});
       const etag = stripEtag(resp.headers.get("ETag")) ?? stripEtag(opts.etag ?? null) ?? termsVersion ?? "";
       const refused = unrecordableEtag(etag, resp.status);
@@ -410,7 +436,8 @@ export async function fetchTerms(
       await resp.body?.cancel().catch(() => {});
       return refused;
     }
-    const content = await resp.text();
+    const content = await boundedText("/terms", resp, MAX_TERMS_BYTES);
+    if (typeof content !== "string") return content;
     const out: TermsResult = {
       ok: true,
       notModified: false,

@@ -246,21 +246,21 @@ describe("this device's update state", () => {
 
   it("an exchange never updated is due at once", () => {
     const g = given(added(EX));
-    expect(state(g.records)).toEqual({ inFlight: false, failures: 0 });
+    expect(state(g.records)).toEqual({ inFlight: 0, failures: 0 });
     expect(next(g.records)).toBe(0);
   });
   it("an attempt puts the update in flight", () => {
     const g = given(added(EX), at(NOW + 5, attempted(EX)));
-    expect(state(g.records)).toEqual({ inFlight: true, failures: 0, lastAttemptAt: NOW + 5 });
+    expect(state(g.records)).toEqual({ inFlight: 1, failures: 0, lastAttemptAt: NOW + 5 });
   });
   it("a successful attempt settles it and is due again after the refresh interval", () => {
     const g = given(added(EX), attempted(EX), at(NOW + 7, settled(EX, true, { keysEtag: "k1" })));
-    expect(state(g.records)).toEqual({ inFlight: false, failures: 0, lastAttemptAt: NOW, lastSuccessAt: NOW + 7, keysEtag: "k1" });
+    expect(state(g.records)).toEqual({ inFlight: 0, failures: 0, lastAttemptAt: NOW, lastSuccessAt: NOW + 7, keysEtag: "k1" });
     expect(next(g.records)).toBe(NOW + 7 + refreshIntervalMs);
   });
   it("a failed attempt counts a failure and retries after the base delay", () => {
     const g = given(added(EX), attempted(EX), at(NOW + 7, settled(EX, false)));
-    expect(state(g.records)).toEqual({ inFlight: false, failures: 1, lastAttemptAt: NOW });
+    expect(state(g.records)).toEqual({ inFlight: 0, failures: 1, lastAttemptAt: NOW });
     expect(next(g.records)).toBe(NOW + retryBaseMs);
   });
   it("each further failure doubles the delay from the last attempt", () => {
@@ -278,7 +278,7 @@ describe("this device's update state", () => {
   });
   it("a success after failures forgets them", () => {
     const g = given(added(EX), ...failedAttempts(3), at(NOW + 100, attempted(EX)), at(NOW + 101, settled(EX, true)));
-    expect(state(g.records)).toEqual({ inFlight: false, failures: 0, lastAttemptAt: NOW + 100, lastSuccessAt: NOW + 101 });
+    expect(state(g.records)).toEqual({ inFlight: 0, failures: 0, lastAttemptAt: NOW + 100, lastSuccessAt: NOW + 101 });
     expect(next(g.records)).toBe(NOW + 101 + refreshIntervalMs);
   });
   it("an interrupted attempt is no longer in flight, and is neither a failure nor a success", () => {
@@ -289,7 +289,7 @@ describe("this device's update state", () => {
       at(NOW + 50, attempted(EX)),
       at(NOW + 51, settled(EX, false, { interrupted: true })),
     );
-    expect(state(g.records)).toEqual({ inFlight: false, failures: 0, lastAttemptAt: NOW + 50, lastSuccessAt: NOW + 1, keysEtag: "k1" });
+    expect(state(g.records)).toEqual({ inFlight: 0, failures: 0, lastAttemptAt: NOW + 50, lastSuccessAt: NOW + 1, keysEtag: "k1" });
     expect(next(g.records)).toBe(NOW + 1 + refreshIntervalMs);
   });
   it("an interrupted attempt keeps the failures counted before it", () => {
@@ -315,7 +315,7 @@ describe("this device's update state", () => {
   });
   it("each exchange has its own update state", () => {
     const g = given(added(EX), added(EX2), attempted(EX2), settled(EX2, false));
-    expect(state(g.records, EX)).toEqual({ inFlight: false, failures: 0 });
+    expect(state(g.records, EX)).toEqual({ inFlight: 0, failures: 0 });
     expect(state(g.records, EX2).failures).toBe(1);
   });
   it("this device's attempts leave the shared exchange record as it was", () => {
