@@ -132,7 +132,8 @@ function resolve(spec: Spec, world: World): SharedDraft {
       for (const o of outputs) world.coins.push({ pub: o.coinPub, currency: coin.currency, url: coin.url });
       return {
         type: "coins-refreshed",
-        data: { refreshGroupId: world.fresh("rg"), url: coin.url, inputs: [{ coinPub: coin.pub, amount: amt(coin.currency, spec.cents) }], outputs },
+        // A refresh gives out no more than it consumes (refused as event-inconsistent otherwise); it may still overspend its coin.
+        data: { refreshGroupId: world.fresh("rg"), url: coin.url, inputs: [{ coinPub: coin.pub, amount: amt(coin.currency, Math.max(spec.cents, spec.outs.reduce((x, y) => x + y, 0))) }], outputs },
       };
     }
     case "abort":

@@ -99,7 +99,8 @@ const FORMAT = { name: "taler-wallet-engine", version: 2 } as const;
 /** Bump when a projection's record layout or meaning changes: reopening then rebuilds. */
 // 6: projections are checkpointed (meta "projected" says up to which events).
 // 7: projections live in projections.mdb.
-// 8: a refresh spend is keyed by its event (two refreshes under one group id both count).
+// 8: a refresh spend is keyed by its event (two refreshes under one group id both count); exchanges
+//    hold "touched" contributions; update state counts attempts in flight and names the keys of its ETag.
 export const PROJECTION_VERSION = 8;
 
 export interface StoreOptions {
