@@ -19,6 +19,12 @@ import {
   sumAmounts,
   unitsOf,
   zeroAmount,
+  addUnits,
+  subUnits,
+  cmpUnits,
+  formatUnits,
+  isZeroUnits,
+  type Units,
 } from "../src/codec/amounts.ts";
 import { codeOf } from "./support/error-code.ts";
 
@@ -230,7 +236,7 @@ describe("properties", () => {
 
   it("unitsOf reads every string exactly as parseAmount does, refusals included", () => {
     // unitsOf reads the short form by hand: it must accept, value and refuse exactly like the regex.
-    const outcome = (f: () => { value: number; fraction: number } | [number, number]) => {
+    const outcome = (f: () => { value: number; fraction: number } | Units) => {
       try {
         const r = f();
         return Array.isArray(r) ? r : [r.value, r.fraction];
@@ -249,5 +255,46 @@ describe("properties", () => {
       }),
       { numRuns: 5000 },
     );
+  });
+});
+
+describe("running totals (Units) past 2^52", () => {
+  // A total as one exact number of 1e-8 units, and back: the reference the Units arithmetic must match.
+  const B = BigInt(AMOUNT_MAX_VALUE);
+  const F = 100_000_000n;
+  const big = (u: Units): bigint => ((u.length === 3 ? BigInt(u[2]) * B : 0n) + BigInt(u[0])) * F + BigInt(u[1]);
+  const valid = fc.tuple(fc.oneof(fc.integer({ min: 0, max: 1000 }), fc.constantFrom(AMOUNT_MAX_VALUE, AMOUNT_MAX_VALUE - 1), fc.integer({ min: 0, max: AMOUNT_MAX_VALUE })), fc.integer({ min: 0, max: 99_999_999 }));
+  // Totals are built by adding valid amounts, as the folds build them.
+  const total = fc.array(valid, { maxLength: 5 }).map((xs) => xs.reduce<Units>((t, [v, f]) => addUnits(t, [v, f]), [0, 0]));
+  const isCanonical = (u: Units) => (u.length === 2 ? u[0] <= AMOUNT_MAX_VALUE : u[0] < AMOUNT_MAX_VALUE && u[2] >= 1 && !(u[2] === 1 && u[0] === 0));
+
+  it("add, subtract and compare exactly, in canonical form, whatever the size", () => {
+    fc.assert(
+      fc.property(total, total, (a, b) => {
+        const sum = addUnits(a, b);
+        expect(big(sum)).toBe(big(a) + big(b));
+        expect(isCanonical(sum)).toBe(true);
+        expect(cmpUnits(a, b)).toBe(big(a) < big(b) ? -1 : big(a) > big(b) ? 1 : 0);
+        expect(subUnits(sum, b)).toEqual(a);
+        if (big(a) >= big(b)) {
+          const d = subUnits(a, b);
+          expect(big(d)).toBe(big(a) - big(b));
+          expect(isCanonical(d)).toBe(true);
+        } else {
+          expect(codeOf(() => subUnits(a, b))).toBe("amount-negative");
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("the short form up to 2^52, the carried form above; shown as the largest amount when past it", () => {
+    expect(addUnits([AMOUNT_MAX_VALUE - 1, 99_999_999], [0, 1])).toEqual([AMOUNT_MAX_VALUE, 0]);
+    expect(addUnits([AMOUNT_MAX_VALUE, 0], [1, 0])).toEqual([1, 0, 1]);
+    expect(addUnits([AMOUNT_MAX_VALUE, 0], [AMOUNT_MAX_VALUE, 0])).toEqual([0, 0, 2]);
+    expect(subUnits([1, 0, 1], [1, 0])).toEqual([AMOUNT_MAX_VALUE, 0]);
+    expect(isZeroUnits(subUnits([0, 0, 2], [0, 0, 2]))).toBe(true);
+    expect(formatUnits("KUDOS", [AMOUNT_MAX_VALUE, 5])).toBe(`KUDOS:${MAX}.00000005`);
+    expect(formatUnits("KUDOS", [1, 0, 1])).toBe(`KUDOS:${MAX}.99999999`);
   });
 });

@@ -2,7 +2,7 @@
 // two refreshes under one group id melt a coin twice; a peer's refresh that
 // mints value or mixes currencies is refused on import; a group keeps the
 // currency it was recorded in; one spend id recorded on two devices is one
-// spend in the history as in the balance.
+// spend in the history as in the balance; totals past 2^52 merge.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,3 +119,44 @@ describe("one spend id recorded on two devices", () => {
   });
 });
 
+
+describe("totals past 2^52", () => {
+  const MAX = 2 ** 52;
+  it("two logs valid alone merge although their balance passes 2^52; the total stays exact underneath", async () => {
+    const a = await tempWallet("a");
+    const b = await tempWallet("b");
+    await a.addExchange({ exchangeBaseUrl: "https://x.example/" });
+    await b.addExchange({ exchangeBaseUrl: "https://y.example/" });
+    await a.recordWithdrawal({ exchangeBaseUrl: "https://x.example/", coins: [coin("c1", `KUDOS:${MAX}`)] });
+    await b.recordWithdrawal({ exchangeBaseUrl: "https://y.example/", coins: [coin("c2", "KUDOS:1.5")] });
+    // Before: amount-overflow, for good (every backup merge of these two devices failed the same way).
+    expect(await a.importEvents(await b.exportEvents())).toEqual({ added: 2, known: 0 });
+    await sync(a, b);
+    for (const w of [a, b]) expect((await w.getBalances()).balances).toEqual([{ currency: "KUDOS", available: `KUDOS:${MAX}.99999999`, pendingIncoming: "KUDOS:0" }]);
+    // Spending the large coin brings the total back below 2^52: exactly what is left.
+    await a.recordSpend({ coinPub: "c1", amount: `KUDOS:${MAX}`, spendId: "all" });
+    expect((await a.getBalances()).balances[0].available).toBe("KUDOS:1.5");
+    // A rebuild folds to the same records.
+    const before = await a.dumpProjections();
+    await a.rebuild();
+    expect(await a.dumpProjections()).toEqual(before);
+  });
+
+  it("concurrent spends of a large coin that add up past 2^52 are a listed conflict, not a refused merge", async () => {
+    const a = await tempWallet("a");
+    const b = await tempWallet("b");
+    await a.addExchange({ exchangeBaseUrl: EX });
+    await a.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("big", `KUDOS:${MAX}`), coin("small", "KUDOS:2")] });
+    await sync(a, b);
+    await a.recordSpend({ coinPub: "big", amount: `KUDOS:${MAX}`, spendId: "sa" });
+    await b.recordSpend({ coinPub: "big", amount: `KUDOS:${MAX}`, spendId: "sb" });
+    await sync(a, b);
+    await sync(b, a);
+    for (const w of [a, b]) {
+      expect((await w.listConflicts()).conflicts).toEqual([{ kind: "double-spend", coinPub: "big", spendIds: ["sa", "sb"] }]);
+      expect((await w.getBalances()).balances[0].available).toBe("KUDOS:2");
+    }
+    const coinState = async (w: Wallet) => (await w.dumpProjections()).filter((r) => ["coin", "bal", "conflict"].includes(r.key[0] as string));
+    expect(await coinState(a)).toEqual(await coinState(b));
+  });
+});

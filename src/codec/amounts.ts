@@ -183,9 +183,15 @@ export function amountSum(currency: string, list: Iterable<AmountString>): Amoun
 // Running totals in records: an amount of a currency the record already
 // names, as [whole value, fraction in 1e-8]. Exact like Amount, without a
 // currency string per number and without parsing text on every touch.
+//
+// A total of valid amounts can pass 2^52 (two devices' logs, each valid
+// alone): then it carries a third part, the whole multiples of 2^52, so it
+// stays exact and a merge never fails on it. Totals are kept canonical
+// (the short form wherever the whole part is at most 2^52), so replicas
+// holding the same events hold equal records.
 
-/** [value, fraction]: value ≤ 2^52, 0 ≤ fraction < 1e8. */
-export type Units = [number, number];
+/** [value, fraction] (value ≤ 2^52, 0 ≤ fraction < 1e8), or [value, fraction, carry]: value + carry·2^52, value < 2^52. */
+export type Units = [number, number] | [number, number, number];
 
 export const ZERO_UNITS: Units = [0, 0];
 
@@ -222,38 +228,95 @@ export function unitsOf(s: AmountString): Units {
   return [a.value, a.fraction];
 }
 
+/** The parts of a total: whole multiples of 2^52, the rest below 2^52, the fraction. */
+function wide(u: Units): [number, number, number] {
+  if (u.length === 3) return [u[2], u[0], u[1]];
+  return u[0] === AMOUNT_MAX_VALUE ? [1, 0, u[1]] : [0, u[0], u[1]];
+}
+
+function canonical(carry: number, value: number, fraction: number): Units {
+  if (carry === 0) return [value, fraction];
+  if (carry === 1 && value === 0) return [AMOUNT_MAX_VALUE, fraction];
+  return [value, fraction, carry];
+}
+
+/** Exact sum; past 2^52 it carries (never refuses: a fold of valid events must not fail on a total). */
 export function addUnits(a: Units, b: Units): Units {
-  let fraction = a[1] + b[1];
-  let value = a[0] + b[0];
+  if (a.length === 2 && b.length === 2) {
+    // The common case: two short forms whose sum stays at most 2^52.
+    let fraction = a[1] + b[1];
+    let value = a[0] + b[0];
+    if (fraction >= AMOUNT_FRACTION_BASE) {
+      fraction -= AMOUNT_FRACTION_BASE;
+      value += 1;
+    }
+    if (value <= AMOUNT_MAX_VALUE) return [value, fraction];
+  }
+  const [ca, va, fa] = wide(a);
+  const [cb, vb, fb] = wide(b);
+  let fraction = fa + fb;
+  let value = va + vb;
+  let carry = ca + cb;
   if (fraction >= AMOUNT_FRACTION_BASE) {
     fraction -= AMOUNT_FRACTION_BASE;
     value += 1;
   }
-  if (value > AMOUNT_MAX_VALUE) throw new WalletError("amount-overflow", `a sum of amounts exceeds 2^52`);
-  return [value, fraction];
+  if (value >= AMOUNT_MAX_VALUE) {
+    value -= AMOUNT_MAX_VALUE;
+    carry += 1;
+  }
+  return canonical(carry, value, fraction);
 }
 
 /** a − b; amount-negative when b > a. */
 export function subUnits(a: Units, b: Units): Units {
-  let fraction = a[1] - b[1];
-  let value = a[0] - b[0];
+  if (a.length === 2 && b.length === 2) {
+    let fraction = a[1] - b[1];
+    let value = a[0] - b[0];
+    if (fraction < 0) {
+      fraction += AMOUNT_FRACTION_BASE;
+      value -= 1;
+    }
+    if (value < 0) throw new WalletError("amount-negative", `a difference of amounts is negative`);
+    return [value, fraction];
+  }
+  const [ca, va, fa] = wide(a);
+  const [cb, vb, fb] = wide(b);
+  let fraction = fa - fb;
+  let value = va - vb;
+  let carry = ca - cb;
   if (fraction < 0) {
     fraction += AMOUNT_FRACTION_BASE;
     value -= 1;
   }
-  if (value < 0) throw new WalletError("amount-negative", `a difference of amounts is negative`);
-  return [value, fraction];
+  if (value < 0) {
+    value += AMOUNT_MAX_VALUE;
+    carry -= 1;
+  }
+  if (carry < 0) throw new WalletError("amount-negative", `a difference of amounts is negative`);
+  return canonical(carry, value, fraction);
 }
 
 export function cmpUnits(a: Units, b: Units): -1 | 0 | 1 {
-  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
-  if (a[1] !== b[1]) return a[1] < b[1] ? -1 : 1;
+  if (a.length === 2 && b.length === 2) {
+    if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+    if (a[1] !== b[1]) return a[1] < b[1] ? -1 : 1;
+    return 0;
+  }
+  const x = wide(a);
+  const y = wide(b);
+  for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
   return 0;
 }
 
-export const isZeroUnits = (u: Units): boolean => u[0] === 0 && u[1] === 0;
+export const isZeroUnits = (u: Units): boolean => u.length === 2 && u[0] === 0 && u[1] === 0;
 
-export const formatUnits = (currency: string, u: Units): AmountString => formatAmount({ currency, value: u[0], fraction: u[1] });
+/**
+ * A total as an amount. One past 2^52 has no Taler amount: it shows as the largest one
+ * (as wallet-core's saturating sums do), while the record keeps it exact.
+ */
+export const formatUnits = (currency: string, u: Units): AmountString =>
+  u.length === 3 ? formatAmount({ currency, value: AMOUNT_MAX_VALUE, fraction: AMOUNT_FRACTION_BASE - 1 }) : formatAmount({ currency, value: u[0], fraction: u[1] });
 
 /** The currency of a canonical amount string, without parsing its number. */
 export function currencyOf(s: AmountString): string {

@@ -189,7 +189,10 @@ export function countedSpend(c: CoinRecord, spendId: string): { d: string; s: nu
 // ---------------------------------------------------------------- stored forms
 
 type SpendJson = [string, AmountString, number, string, number] | [string, AmountString, number, string, number, string];
-type CoinJson = [string, string, AmountString, "w" | "r", string, number, number, 0 | 1, number, number, SpendJson[]];
+// The spent total's carry, when its spends pass 2^52 (concurrent spends of a large coin), comes last.
+type CoinJson =
+  | [string, string, AmountString, "w" | "r", string, number, number, 0 | 1, number, number, SpendJson[]]
+  | [string, string, AmountString, "w" | "r", string, number, number, 0 | 1, number, number, SpendJson[], number];
 
 // Read-only by type: a coin gets a map of its own at its first spend (addSpend).
 const NO_SPENDS: ReadonlyMap<string, SpendEntry> = new Map();
@@ -197,12 +200,16 @@ const NO_SPENDS: ReadonlyMap<string, SpendEntry> = new Map();
 const spendLess = (a: SpendJson, b: SpendJson) => a[0] < b[0];
 
 // The stored forms' shapes (checked on records a snapshot brings; see RecordCodec.shape).
-const units = tuple(nat, nat);
+// A total past 2^52 carries a third part (amounts.ts).
+const units = union(tuple(nat, nat), tuple(nat, nat, nat));
 const strings = array(str);
 const spendShape = union(tuple(str, amount, nat, deviceId, nat), tuple(str, amount, nat, deviceId, nat, str));
 
 const coinCodec: RecordCodec<CoinRecord> = {
-  shape: tuple(baseUrl, str, amount, oneOf("w", "r"), deviceId, nat, nat, union(literal(0), literal(1)), nat, nat, array(spendShape)),
+  shape: union(
+    tuple(baseUrl, str, amount, oneOf("w", "r"), deviceId, nat, nat, union(literal(0), literal(1)), nat, nat, array(spendShape)),
+    tuple(baseUrl, str, amount, oneOf("w", "r"), deviceId, nat, nat, union(literal(0), literal(1)), nat, nat, array(spendShape), nat),
+  ),
   encode: (c): CoinJson => [
     c.url,
     c.currency,
@@ -218,9 +225,10 @@ const coinCodec: RecordCodec<CoinRecord> = {
       [...c.spends].map(([k, x]): SpendJson => (x.purchaseId === undefined ? [k, x.amount, x.l, x.d, x.s] : [k, x.amount, x.l, x.d, x.s, x.purchaseId])),
       spendLess,
     ),
-  ],
+    ...(c.spent.length === 3 ? [c.spent[2]] : []),
+  ] as CoinJson,
   decode: (json, key) => {
-    const [url, currency, value, kind, d, s, i, removed, sv, sf, spends] = json as CoinJson;
+    const [url, currency, value, kind, d, s, i, removed, sv, sf, spends, carry] = json as CoinJson;
     return {
       coinPub: key[1] as string,
       url,
@@ -231,7 +239,7 @@ const coinCodec: RecordCodec<CoinRecord> = {
       s,
       i,
       removed: removed === 1,
-      spent: [sv, sf],
+      spent: carry === undefined ? [sv, sf] : [sv, sf, carry],
       spends: spends.length === 0 ? NO_SPENDS : new Map(
         spends.map(([k, amount, l, sd, ss, purchaseId]) => [k, purchaseId === undefined ? { amount, l, d: sd, s: ss } : { amount, l, d: sd, s: ss, purchaseId }]),
       ),
@@ -428,22 +436,17 @@ function checkRefresh(records: Records, e: SharedEvent & { type: "coins-refreshe
   const seen = new Set<string>();
   let consumed = ZERO_UNITS;
   let produced = ZERO_UNITS;
-  try {
-    for (const i of inputs) {
-      if (seen.has(i.coinPub)) integrity(e, `coin ${i.coinPub} is refreshed twice`);
-      seen.add(i.coinPub);
-      const c = records.get<CoinRecord>(coinKey(i.coinPub));
-      if (c && c.url !== url) integrity(e, `coin ${i.coinPub} is from ${c.url}, not ${url}`);
-      if (currencyOf(i.amount) !== currency) integrity(e, "the refreshed amounts are in more than one currency");
-      consumed = addUnits(consumed, unitsOf(i.amount));
-    }
-    for (const o of outputs) {
-      if (currencyOf(o.value) !== currency) integrity(e, `output ${o.coinPub} is in another currency than the refreshed coins`);
-      produced = addUnits(produced, unitsOf(o.value));
-    }
-  } catch (err) {
-    if (err instanceof WalletError && err.code === "amount-overflow") integrity(e, "its amounts add up past 2^52");
-    throw err;
+  for (const i of inputs) {
+    if (seen.has(i.coinPub)) integrity(e, `coin ${i.coinPub} is refreshed twice`);
+    seen.add(i.coinPub);
+    const c = records.get<CoinRecord>(coinKey(i.coinPub));
+    if (c && c.url !== url) integrity(e, `coin ${i.coinPub} is from ${c.url}, not ${url}`);
+    if (currencyOf(i.amount) !== currency) integrity(e, "the refreshed amounts are in more than one currency");
+    consumed = addUnits(consumed, unitsOf(i.amount));
+  }
+  for (const o of outputs) {
+    if (currencyOf(o.value) !== currency) integrity(e, `output ${o.coinPub} is in another currency than the refreshed coins`);
+    produced = addUnits(produced, unitsOf(o.value));
   }
   if (cmpUnits(produced, consumed) > 0) integrity(e, `it creates ${formatUnits(currency, produced)} from ${formatUnits(currency, consumed)}`);
 }
