@@ -3,27 +3,15 @@
 // mints value or mixes currencies is refused on import; a group keeps the
 // currency it was recorded in; one spend id recorded on two devices is one
 // spend in the history as in the balance; totals past 2^52 merge.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { openWallet, WalletError, type Wallet } from "../src/index.ts";
+import { WalletError, type Wallet } from "../src/index.ts";
 import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
+import { walletScope } from "./support/temp-wallet.ts";
 
 const EX = "https://ex1.test/";
-const dirs: string[] = [];
-const wallets: Wallet[] = [];
-async function tempWallet(deviceId?: string): Promise<Wallet> {
-  const path = mkdtempSync(join(tmpdir(), "rev-coins-"));
-  dirs.push(path);
-  const w = await openWallet({ path, deviceId });
-  wallets.push(w);
-  return w;
-}
-afterEach(async () => {
-  for (const w of wallets.splice(0)) await w.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const scope = walletScope();
+const tempWallet = (deviceId?: string) => scope.open(deviceId);
+afterEach(() => scope.cleanup());
 const coin = (coinPub: string, value: string) => ({ coinPub, denomPubHash: "D", value });
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try { await p; } catch (e) { return e instanceof WalletError ? e.code : `raw:${String(e)}`; }

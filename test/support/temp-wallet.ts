@@ -24,3 +24,28 @@ export async function tempWallet(
     },
   };
 }
+
+/**
+ * Wallets of one test in throwaway dirs: `open` one per device, `cleanup` (in afterEach)
+ * closes and removes every one opened since.
+ */
+export function walletScope(defaults: Partial<OpenWalletOptions> = {}): {
+  open(deviceId?: string, opts?: Partial<OpenWalletOptions>): Promise<Wallet>;
+  cleanup(): Promise<void>;
+} {
+  const opened: { wallet: Wallet; dir: { cleanup(): void } }[] = [];
+  return {
+    async open(deviceId, opts = {}) {
+      const dir = tempDir();
+      const wallet = await openWallet({ ...defaults, ...opts, deviceId, path: dir.path });
+      opened.push({ wallet, dir });
+      return wallet;
+    },
+    async cleanup() {
+      for (const { wallet, dir } of opened.splice(0)) {
+        await wallet.close();
+        dir.cleanup();
+      }
+    },
+  };
+}
