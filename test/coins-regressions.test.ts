@@ -148,3 +148,42 @@ describe("totals past 2^52", () => {
     expect(await coinState(a)).toEqual(await coinState(b));
   });
 });
+
+describe("refresh keys", () => {
+it("a refresh recorded in a snapshot of the previous layout still guards its group id", async () => {
+  const laptop = await scope.open("laptop", { compactBackupsAbove: 0 });
+  await laptop.addExchange({ exchangeBaseUrl: EX });
+  await laptop.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("C1", "KUDOS:5")] });
+  await laptop.recordRefresh({ refreshGroupId: "x:y", inputs: [{ coinPub: "C1", amount: "KUDOS:1" }], outputs: [coin("P1", "KUDOS:0.5")] });
+  const c = (await laptop.exportBackupPlain()) as never as { strings: string[]; snapshot: unknown };
+  expect(c.snapshot).toBeDefined();
+  // The backup as the engine before this diff wrote it (refreshKey was `r:${refreshGroupId}`).
+  c.strings[c.strings.indexOf("r:laptop:3:x:y")] = "r:x:y";
+
+  const tablet = await scope.open("tablet");
+  await tablet.importBackupPlain(c);
+  expect((await tablet.getBalances()).balances.map((b) => b.available)).toEqual(["KUDOS:4.5"]);
+  // Group x:y already melted C1: melting it again under that id is the duplicate the decider refuses.
+  const again = await tablet
+    .recordRefresh({ refreshGroupId: "x:y", inputs: [{ coinPub: "C1", amount: "KUDOS:1" }], outputs: [coin("P2", "KUDOS:0.5")] })
+    .then(() => "accepted", (e: { code: string }) => e.code);
+  expect(again).toBe("spend-duplicate");
+});
+
+it("a retry of this device's own refresh stays a no-op when a peer melted the coin under the same group id", async () => {
+  const phone = await tempWallet("phone");
+  const laptop = await tempWallet("laptop"); // "r:laptop:…" sorts before "r:phone:…" among the coin's spends
+  await phone.addExchange({ exchangeBaseUrl: EX });
+  await phone.recordWithdrawal({ exchangeBaseUrl: EX, coins: [coin("C1", "KUDOS:5")] });
+  await sync(phone, laptop);
+  const mine = { refreshGroupId: "G", inputs: [{ coinPub: "C1", amount: "KUDOS:1" }], outputs: [coin("P1", "KUDOS:0.5")] };
+  await phone.recordRefresh(mine);
+  expect(await phone.recordRefresh(mine)).toEqual({ refreshGroupId: "G" }); // a retry: recognised
+  await laptop.recordRefresh({ refreshGroupId: "G", inputs: [{ coinPub: "C1", amount: "KUDOS:1" }], outputs: [coin("L1", "KUDOS:0.5")] });
+  await sync(laptop, phone);
+  const clock = await phone.getVectorClock();
+  // The same retry once the peer's melt is known: still exactly the phone's recorded refresh.
+  expect(await phone.recordRefresh(mine).catch((e: { code: string }) => e.code)).toEqual({ refreshGroupId: "G" });
+  expect(await phone.getVectorClock()).toEqual(clock);
+});
+});

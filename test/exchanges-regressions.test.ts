@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openWallet, WalletError, type OpenWalletOptions, type Wallet } from "../src/index.ts";
-import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
+import { checkAddWins, startTestExchange, type TestExchange } from "../src/testing/index.ts";
 
 const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 const GC_AFTER = 10_000;
@@ -306,5 +306,42 @@ describe("error bodies", () => {
     const failed = (await w.exportEvents()).find((e) => e.type === "exchange-update-failed")!;
     // Actual: a 20 MiB message in the shared log (every device, every backup).
     expect((failed.data as { message: string }).message.length).toBeLessThan(64 * 1024);
+  });
+});
+
+describe("/keys validators after a failure", () => {
+  it("a 304 after a failed update re-asserts the keys it validates: the next update still revalidates /keys", async () => {
+    const ex = await testExchange();
+    const { w } = await tempWallet();
+    const keysRequests = () => ex.requests.filter((r) => r.path === "/keys");
+    await w.addExchange({ exchangeBaseUrl: ex.baseUrl });
+    expect((await w.updateExchange({ exchangeBaseUrl: ex.baseUrl })).exchangeUpdateStatus).toBe("ready"); // 200, ETag E1
+    const e1 = keysRequests().length;
+    ex.setFault({ kind: "http-500", path: "keys" });
+    await w.updateExchange({ exchangeBaseUrl: ex.baseUrl }); // fails
+    ex.setFault(undefined);
+    expect((await w.updateExchange({ exchangeBaseUrl: ex.baseUrl })).exchangeUpdateStatus).toBe("ready");
+    const recovered = keysRequests().at(-1)!;
+    expect(recovered.headers["if-none-match"]).toBeDefined(); // revalidated: 304, same keys
+    expect(keysRequests().length).toBe(e1 + 2);
+    // Nothing changed at the exchange: the same validator still names the keys held.
+    await w.updateExchange({ exchangeBaseUrl: ex.baseUrl });
+    expect(keysRequests().at(-1)!.headers["if-none-match"]).toBe(recovered.headers["if-none-match"]);
+  });
+});
+
+describe("the add-wins law of src/testing", () => {
+  it("agrees with the engine when a suspension is concurrent with a delete", async () => {
+    const X = "https://x.example/";
+    const { w: a } = await tempWallet({ deviceId: "devA" });
+    const { w: b } = await tempWallet({ deviceId: "devB" });
+    await a.addExchange({ exchangeBaseUrl: X });
+    await sync(a, b);
+    await b.setExchangeSuspended({ exchangeBaseUrl: X, suspended: true });
+    await a.deleteExchange({ exchangeBaseUrl: X });
+    await sync(a, b);
+    await sync(b, a);
+    expect((await a.listExchanges()).exchanges.map((e) => [e.exchangeBaseUrl, e.exchangeEntryStatus])).toEqual([[X, "ephemeral"]]);
+    await expect(checkAddWins(a, [X])).resolves.toBeUndefined();
   });
 });

@@ -1,7 +1,8 @@
 // Adopting a snapshot through the public API: recovery from several providers,
 // bases that neither covers the other (devices that retired each other),
 // what an adoption reports, and refusals after an adoption. Each case was a
-// bug found by review (stop 25) and reproduced first.
+// bug found by review (stop 25) and reproduced first; so were the notification
+// cases (before-values across a refold) found by the review of those fixes.
 import fc from "fast-check";
 import { afterEach, expect, it } from "vitest";
 import { PROJECTIONS } from "../src/projections/index.ts";
@@ -292,3 +293,51 @@ it("a compacted backup with any one value replaced is refused with a specific co
   );
   expect(bad).toEqual([]);
 }, 600_000);
+
+const NEX = "https://ex.example/";
+it("a tail touching an exchange its snapshot brought: its transition starts from no entry", async () => {
+  const laptop = await wallet("laptop", { compactBackupsAbove: 0 });
+  const phone = await wallet("phone");
+  await laptop.addExchange({ exchangeBaseUrl: NEX }); // laptop:1
+  await phone.importEvents(await laptop.exportEvents());
+  await laptop.importBackupPlain(await phone.exportBackupPlain()); // laptop:1 now stable
+  await laptop.recordWithdrawal({ exchangeBaseUrl: NEX, coins: [{ coinPub: "C1", denomPubHash: "D", value: "KUDOS:5" }] }); // laptop:2, the tail
+  const c = (await laptop.exportBackupPlain()) as never as { snapshot: { frontier: unknown } };
+  expect(c.snapshot.frontier).toEqual({ laptop: 1 });
+
+  const tablet = await wallet("tablet");
+  const seen: { type: string; [k: string]: unknown }[] = [];
+  tablet.addNotificationListener((n) => seen.push(n as never));
+  await tablet.importBackupPlain(c);
+  const tr = seen.filter((n) => n.type === "exchange-state-transition");
+  expect(tr).toHaveLength(1);
+  // The tablet had no entry before this import.
+  expect(tr[0].oldExchangeState).toBeUndefined();
+  expect(tr[0].newExchangeState).toMatchObject({ exchangeEntryStatus: "used" });
+});
+
+it("a recovery adopting two snapshots notifies the balance and exchange the first one brought", async () => {
+  const p1 = await server();
+  const p2 = await server();
+  const laptop = await wallet("laptop", { compactBackupsAbove: 0 });
+  await laptop.addExchange({ exchangeBaseUrl: NEX });
+  await laptop.recordWithdrawal({ exchangeBaseUrl: NEX, coins: [{ coinPub: "C1", denomPubHash: "D", value: "KUDOS:5" }] });
+  await laptop.addBackupProvider({ backupProviderBaseUrl: p1.baseUrl, activate: true });
+  await laptop.runBackupCycle(); // p1: snapshot {laptop:2}
+  await laptop.removeBackupProvider({ backupProviderBaseUrl: p1.baseUrl });
+  await laptop.addExchange({ exchangeBaseUrl: "https://other.example/" }); // laptop:3
+  await laptop.addBackupProvider({ backupProviderBaseUrl: p2.baseUrl, activate: true });
+  await laptop.runBackupCycle(); // p2: snapshot {laptop:3}
+  const key = (await laptop.getBackupRecovery()).walletRootPriv;
+
+  const tablet = await wallet("tablet");
+  const seen: { type: string; [k: string]: unknown }[] = [];
+  tablet.addNotificationListener((n) => seen.push(n as never));
+  await tablet.loadBackupRecovery({ recovery: { walletRootPriv: key, providers: [{ url: p1.baseUrl }, { url: p2.baseUrl }] }, strategy: "theirs" });
+  expect(await tablet.getVectorClock()).toEqual({ laptop: 3 });
+  expect((await tablet.getBalances()).balances.map((b) => b.available)).toEqual(["KUDOS:5"]);
+  const types = seen.map((n) => `${n.type} ${String(n.currency ?? n.exchangeBaseUrl ?? "")}`);
+  expect(types).toContain("balance-change KUDOS");
+  expect(types).toContain(`exchange-state-transition ${NEX}`);
+  expect(types).toContain("exchange-state-transition https://other.example/");
+});

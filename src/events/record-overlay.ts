@@ -56,8 +56,12 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
   const track = (key: Key, value: unknown) => {
     if (!tracked.has(key[0] as string)) return;
     const id = keyId(key);
+    if (before.has(id)) return;
+    // After a refold (trackWholeTables) every record the transaction started with is in `before`: one not
+    // there did not exist then, whatever the refold made of it since.
+    if (wholeTables) before.set(id, { key, value: undefined });
     // A second decode: the live value is changed in place by reducers, the before-value must not be.
-    if (!before.has(id)) before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
+    else before.set(id, { key, value: value === undefined ? undefined : table.get(key) });
   };
 
   const slotOf = (key: Key): Slot => {
@@ -118,6 +122,8 @@ export function createOverlay(table: RecordTable, tracked: ReadonlySet<string>, 
     flush,
     trackWholeTables() {
       flush();
+      // A second refold in the transaction (two snapshots adopted): the start's records are kept already.
+      if (wholeTables) return;
       for (const t of tracked) {
         for (const { key, value } of table.range([t])) {
           const id = keyId(key);

@@ -77,8 +77,9 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
       // A rejected /keys (new master key, incompatible version) must not become the
       // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
       const keysRejected = events.some((e) => e.type === "exchange-update-failed");
-      if (keysEtag !== undefined && !keysRejected) {
-        data.keysEtag = keysEtag;
+      if (keys.ok && !keysRejected) {
+        // A 304 keeps the ETag but re-asserts the keys in a new event: the ETag now validates those.
+        if (keysEtag !== undefined) data.keysEtag = keysEtag;
         const of = keysStamp(after);
         if (of !== undefined) data.keysOf = of;
       }

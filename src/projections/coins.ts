@@ -149,6 +149,16 @@ const purgedKey = (url: string): Key => ["purged", url];
 export const spendKey = (spendId: string) => `s:${spendId}`;
 export const refreshKey = (refreshGroupId: string, device: string, seq: number) => `r:${device}:${seq}:${refreshGroupId}`;
 
+/**
+ * A stored spend key in today's layout. Records written before refresh keys held their event's dot
+ * (snapshots in older backups, a base compacted before) keyed a refresh "r:" + group id; the entry's
+ * own dot is that event, so the key is rebuilt from it.
+ */
+function currentSpendKey(key: string, d: string, s: number): string {
+  if (!key.startsWith("r:") || key.startsWith(`r:${d}:${s}:`)) return key;
+  return refreshKey(key.slice(2), d, s);
+}
+
 /** The group id and event dot of a refresh key. */
 function parseRefreshKey(key: string): { id: string; device: string; seq: number } {
   const a = key.indexOf(":", 2);
@@ -241,7 +251,7 @@ const coinCodec: RecordCodec<CoinRecord> = {
       removed: removed === 1,
       spent: carry === undefined ? [sv, sf] : [sv, sf, carry],
       spends: spends.length === 0 ? NO_SPENDS : new Map(
-        spends.map(([k, amount, l, sd, ss, purchaseId]) => [k, purchaseId === undefined ? { amount, l, d: sd, s: ss } : { amount, l, d: sd, s: ss, purchaseId }]),
+        spends.map(([k, amount, l, sd, ss, purchaseId]) => [currentSpendKey(k, sd, ss), purchaseId === undefined ? { amount, l, d: sd, s: ss } : { amount, l, d: sd, s: ss, purchaseId }]),
       ),
     };
   },
@@ -803,16 +813,18 @@ function isRecordedRefresh(
   eventAt: EventAt | undefined,
 ): boolean {
   // The outputs are the coins the refresh event that consumed the inputs created: one event for all.
+  // The group may have melted the coin more than once (on several devices): any one that is exactly this refresh.
   const first = getCoin(records, req.inputs[0].coinPub);
-  const by = first && refreshesOf(first, req.refreshGroupId).find(({ device, seq }) =>
-    req.inputs.every((i) => getCoin(records, i.coinPub)?.spends.get(refreshKey(req.refreshGroupId, device, seq))?.amount === i.amount),
-  );
-  if (!by) return false;
-  const e = eventAt?.(by.device, by.seq);
-  if (e?.type === "coins-refreshed" && (e.data.inputs.length !== req.inputs.length || e.data.outputs.length !== req.outputs.length)) return false;
-  return req.outputs.every((o, n) => {
-    const c = getCoin(records, o.coinPub);
-    return c !== undefined && c.kind === "refresh" && c.d === by.device && c.s === by.seq && c.i === n && c.value === o.value;
+  if (!first) return false;
+  return refreshesOf(first, req.refreshGroupId).some(({ device, seq }) => {
+    const key = refreshKey(req.refreshGroupId, device, seq);
+    if (!req.inputs.every((i) => getCoin(records, i.coinPub)?.spends.get(key)?.amount === i.amount)) return false;
+    const e = eventAt?.(device, seq);
+    if (e?.type === "coins-refreshed" && (e.data.inputs.length !== req.inputs.length || e.data.outputs.length !== req.outputs.length)) return false;
+    return req.outputs.every((o, n) => {
+      const c = getCoin(records, o.coinPub);
+      return c !== undefined && c.kind === "refresh" && c.d === device && c.s === seq && c.i === n && c.value === o.value;
+    });
   });
 }
 

@@ -58,9 +58,9 @@ export const exchangeUpdatesProjection: Projection = {
           : { ...s, inFlight: Math.max(0, s.inFlight - 1), failures: s.failures + 1 };
         if (e.data.keysEtag !== undefined) {
           next.keysEtag = e.data.keysEtag;
-          if (e.data.keysOf !== undefined) next.keysOf = e.data.keysOf;
-          else delete next.keysOf;
+          if (e.data.keysOf === undefined) delete next.keysOf;
         }
+        if (e.data.keysOf !== undefined) next.keysOf = e.data.keysOf;
         delete next.termsError;
         if (e.data.termsError !== undefined) next.termsError = e.data.termsError;
         records.put(key(e.data.url), next);

@@ -386,16 +386,19 @@ export async function checkAddWins(wallet: Wallet, exchangeUrls?: string[]): Pro
   const listed = new Map((await wallet.listExchanges()).exchanges.map((x) => [x.exchangeBaseUrl, x.exchangeEntryStatus]));
   for (const url of urls) {
     const removed = removedClock(log, url);
-    const level = (e: WalletEvent): "preset" | "ephemeral" | "used" | undefined => {
+    const level = (e: WalletEvent): "preset" | "ephemeral" | "used" | "touched" | undefined => {
       const d = e.data as { url?: string; preset?: boolean };
       if (d.url !== url || covers(removed, e.device, e.seq)) return undefined;
       if (e.type === "exchange-added") return d.preset ? "preset" : "ephemeral";
       if (["exchange-keys-fetched", "exchange-update-failed", "exchange-tos-offered"].includes(e.type)) return "ephemeral";
       if (e.type === "coins-withdrawn" || e.type === "coins-refreshed") return "used";
+      // An acceptance or suspension keeps the entry without lifting it: ephemeral when nothing else survives.
+      if (["exchange-tos-accepted", "exchange-tos-forgotten", "exchange-suspended", "exchange-unsuspended"].includes(e.type)) return "touched";
       return undefined;
     };
     const levels = new Set(log.map(level));
-    const expected = (["used", "ephemeral", "preset"] as const).find((l) => levels.has(l));
+    const found = (["used", "ephemeral", "preset", "touched"] as const).find((l) => levels.has(l));
+    const expected = found === "touched" ? "ephemeral" : found;
     lawAssert(
       listed.get(url) === expected,
       "a delete removes an exchange entry only when it observed every contribution (add-wins)",
