@@ -128,10 +128,9 @@ export const coinOperations = {
   /** Withdrawals, spends, refreshes and aborted withdrawals, newest first, from every device's log. */
   getTransactions: operation(maybe(object({ currency: optional(currency), exchangeBaseUrl: optional(baseUrl) })), (ctx, req) => {
     const lookup = {
-      coin: (pub: string) => getCoin(ctx.records, pub),
-      countedSpend: (pub: string, spendId: string) => {
+      coin: (pub: string) => {
         const c = getCoin(ctx.records, pub);
-        return c && countedSpend(c, spendId);
+        return c && { url: c.url, currency: c.currency, countedSpend: (spendId: string) => countedSpend(c, spendId) };
       },
       group: (gid: string) => getGroup(ctx.records, gid),
     };

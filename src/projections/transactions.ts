@@ -26,9 +26,14 @@ export interface TransactionFilter {
 
 /** What the history needs to know of a coin or group it does not see in the event itself. */
 export interface TransactionLookup {
-  coin(coinPub: string): { url: string; currency: string } | undefined;
-  /** The dot of the spend that counts for a spend id on a coin (recorded on two devices, it counts once). */
-  countedSpend(coinPub: string, spendId: string): { d: string; s: number } | undefined;
+  coin(coinPub: string):
+    | {
+        url: string;
+        currency: string;
+        /** The dot of the spend that counts for a spend id (recorded on two devices, it counts once). */
+        countedSpend(spendId: string): { d: string; s: number } | undefined;
+      }
+    | undefined;
   group(withdrawalGroupId: string): { url: string; currency: string } | undefined;
 }
 
@@ -48,10 +53,10 @@ export function transactionOf(e: SharedEvent, lookup: TransactionLookup): (Trans
       return { ...base, type: "withdrawal", currency, amountEffective: formatAmount(amount), exchangeBaseUrl: e.data.url };
     }
     case "coin-spent": {
-      // The same spend recorded on another device too: the balance counts one of them, and so does the history.
-      const counted = lookup.countedSpend(e.data.coinPub, e.data.spendId);
-      if (counted && (counted.d !== e.device || counted.s !== e.seq)) return undefined;
       const coin = lookup.coin(e.data.coinPub);
+      // The same spend recorded on another device too: the balance counts one of them, and so does the history.
+      const counted = coin?.countedSpend(e.data.spendId);
+      if (counted && (counted.d !== e.device || counted.s !== e.seq)) return undefined;
       const currency = parseAmount(e.data.amount).currency;
       const t = { ...base, type: "spend" as const, currency, amountEffective: e.data.amount };
       return coin ? { ...t, exchangeBaseUrl: coin.url } : t;
