@@ -788,6 +788,12 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     if (p === undefined || typeof p.clock !== "object" || p.clock === null || !Number.isSafeInteger(p.localNext)) return rebuild();
     // A cache folded beyond this log (a wallet.mdb restored from an older copy) is folded again from scratch.
     if (Object.entries(p.clock).some(([d, s]) => s > (heads.get(d)?.seq ?? 0)) || p.localNext > localNext) return rebuild();
+    // Events the base stands for that the cache never folded and the log does not hold (a snapshot adopted
+    // just before a crash, or whose cache commit failed): only a fold from the base has them.
+    for (const d of Object.keys(base.frontier)) {
+      const folded = seqOf(p.clock, d);
+      if (base.frontier[d] > folded && log.get([d, folded + 1]) === undefined) return rebuild();
+    }
     const behind = [...heads].some(([d, h]) => h.seq > seqOf(p.clock, d)) || p.localNext < localNext;
     if (!behind) return;
     const folded = { records: pendingRecords(), pendingOut: false, limit: Infinity };
