@@ -335,10 +335,23 @@ function buildView(
   const exchanges: BackupExchange[] = [];
   const tombstones: BackupTombstone[] = [];
   const groupTombstones: BackupTombstone[] = [];
+  /** The exchange's withdrawal groups that are still there; the removed ones become tombstones. */
+  const liveGroups = (url: string): GroupRecord[] => {
+    const live: GroupRecord[] = [];
+    for (const { key } of records.entries(["wgx", url])) {
+      const g = records.get<GroupRecord>(["wg", key[2] as string]);
+      if (!g) continue;
+      if (survives(g.contributors, g.removed)) live.push(g);
+      else groupTombstones.push({ kind: "withdrawal-group", withdrawal_group_id: g.withdrawalGroupId });
+    }
+    return live;
+  };
   for (const r of allExchangeRecords(records)) {
     const entry = entryStatus(r);
     if (!entry) {
       tombstones.push({ kind: "exchange", base_url: r.url, removed: normalizeClock(r.removed) });
+      // A purge removed its groups with it: they are tombstones whether or not the exchange comes back.
+      liveGroups(r.url);
       continue;
     }
     const facts = currentKeysFacts(records, r);
@@ -368,13 +381,7 @@ function buildView(
     }
     ex.denominations = [...denoms.values()].sort((a, b) => (a.denom_pub_hash < b.denom_pub_hash ? -1 : a.denom_pub_hash > b.denom_pub_hash ? 1 : 0));
 
-    for (const { key } of records.entries(["wgx", r.url])) {
-      const g = records.get<GroupRecord>(["wg", key[2] as string]);
-      if (!g) continue;
-      if (!survives(g.contributors, g.removed)) {
-        groupTombstones.push({ kind: "withdrawal-group", withdrawal_group_id: g.withdrawalGroupId });
-        continue;
-      }
+    for (const g of liveGroups(r.url)) {
       const wg: BackupWithdrawalGroup = {
         withdrawal_group_id: g.withdrawalGroupId,
         withdrawn_amount: formatUnits(g.currency, g.withdrawn),

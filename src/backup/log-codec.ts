@@ -203,9 +203,21 @@ export interface DecodeLogOptions {
  * indices, each payload column consumed exactly) before anything is built.
  * Throws backup-log-invalid; never throws anything else for bad input.
  */
+/**
+ * Devices one log may name: far more than one person's devices over a wallet's life. Each event is
+ * rebuilt with its deps in full, so a log naming thousands (cheap in the blob, delta-encoded) would cost
+ * events × devices before its first event could be checked.
+ */
+export const MAX_LOG_DEVICES = 1024;
+/** Each device's chain keeps a cursor per payload column: their product bounds that memory (32 MiB of Int32). */
+const MAX_CHAIN_CURSORS = 8 * 2 ** 20;
+
+const tooLarge = (why: string) => new WalletError("backup-too-large", `the backup's log is too large to decode: ${why}`);
+
 export function decodeLog(raw: unknown, strings: readonly string[], opts: DecodeLogOptions = {}): DecodedLog {
   const log = checkFields(raw, LOG_FIELDS, "log");
   const devices = checkArray(log.devices, "log.devices");
+  if (devices.length > MAX_LOG_DEVICES) throw tooLarge(`it names ${devices.length} devices, more than ${MAX_LOG_DEVICES}`);
   for (let i = 0; i < devices.length; i++) {
     if (!isDeviceId(devices[i])) throw logInvalid(`log.devices[${i}] is not a device id`);
     if (i > 0 && !((devices[i - 1] as string) < (devices[i] as string))) throw logInvalid("log.devices is not strictly sorted");
@@ -223,6 +235,10 @@ export function decodeLog(raw: unknown, strings: readonly string[], opts: Decode
 
   const rawChains = checkArray(log.chains, "log.chains");
   const running = decoders.map((d) => d.start());
+  const cursorsPerChain = running.reduce((n, r) => n + r.length, 0);
+  if (rawChains.length * cursorsPerChain > MAX_CHAIN_CURSORS) {
+    throw tooLarge(`${rawChains.length} device chains × ${cursorsPerChain} payload columns`);
+  }
   const chains: ChainState[] = [];
   let total = 0;
   for (let c = 0; c < rawChains.length; c++) {
