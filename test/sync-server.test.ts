@@ -572,6 +572,8 @@ describe("sync-server command", () => {
     [["--data", "/tmp/x", "--annual-fee", "lots"], /--annual-fee/],
     [["--data", "/tmp/x", "--storage-limit-mb", "-1"], /--storage-limit-mb/],
     [["--data", "/tmp/x", "--storage-limit-mb", "2000"], /--storage-limit-mb/],
+    // Above 500 MiB PostgreSQL could store a backup it cannot read back: refused for both stores.
+    [["--data", "/tmp/x", "--storage-limit-mb", "501"], /--storage-limit-mb/],
     [["--data", ""], /--data/],
     [["--data", "/tmp/x", "--host", ""], /--host/],
   ])("exits 2 with one line for bad arguments %j", async (args, pattern) => {

@@ -95,10 +95,12 @@ const PREFLIGHT_HEADERS: Record<string, string> = {
 };
 
 /**
- * Largest storage limit accepted: 1 GiB. A body is held as one Buffer before it is stored, and
- * PostgreSQL's bytea holds at most 1 GB; backups are megabytes.
+ * Largest storage limit accepted: 500 MiB, the same for both stores. A body is held as one Buffer
+ * before it is stored, and PostgreSQL hands a bytea to node-pg as hex text, two bytes per byte,
+ * within its 1 GB allocation limit: a blob over ~512 MiB is stored but can never be read back (and
+ * every later upload to the account fails on its compare-and-swap read). Backups are megabytes.
  */
-export const MAX_STORAGE_LIMIT_MB = 1024;
+export const MAX_STORAGE_LIMIT_MB = 500;
 
 function invalidOption(message: string): WalletError {
   return new WalletError("sync-server-invalid-option", message);
@@ -166,6 +168,9 @@ type BodyRead = { kind: "ok"; body: Uint8Array } | { kind: "too-large" } | { kin
  */
 function readBody(req: IncomingMessage, limit: number, ex: Exchange): Promise<BodyRead> {
   return new Promise((resolve) => {
+    // Gone while the handler awaited something else (a fee server's paid check): its "close" has fired
+    // already and will not again, so waiting for it would hang the handler, and close() with it.
+    if (req.destroyed && !req.complete) return resolve({ kind: "aborted" });
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
