@@ -181,6 +181,10 @@ export function checkDataFile(dir: string, dataFile = DATA_FILE): void {
     // whichever page it now finds newer: an older state, silently.
     const [lo, hi] = m0.txn < m1.txn ? [m0.txn, m1.txn] : [m1.txn, m0.txn];
     if (hi - lo !== 1n && lo !== 0n) throw corrupt(`the meta pages' transaction ids ${m0.txn} and ${m1.txn} are not consecutive`);
+    // Transaction 0 is only ever LMDB's initial meta page (a new file, or page 0 of a compacted copy): no roots.
+    for (const [i, m] of [m0, m1].entries()) {
+      if (m.txn === 0n && (m.roots.some((r) => r !== NO_PAGE) || m.last > 1n)) throw corrupt(`meta page ${i} has transaction id 0 but holds a tree`);
+    }
     // Both meta pages, not only the newer one: a writer opening the file uses the older one too, and a
     // damaged root or last page there hangs or crashes lmdb-js (SIGBUS) instead of being refused.
     for (const [i, m] of [m0, m1].entries()) {

@@ -37,7 +37,7 @@ import { createOverlay, type RecordTable } from "./record-overlay.ts";
 import { compareKeys, keyId, plainView, tablesOf, type Key, type Projection, type RecordChange, type Records, type RecordTables } from "./records.ts";
 import { damaged, sealJson, sealTransient, unseal, unsealJson } from "./sealed-value.ts";
 import { asStoreError } from "./store-errors.ts";
-import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, PROJECTIONS_FILE, readMarker, writeMarker } from "./store-files.ts";
+import { checkDataFile, checkLockFile, DATA_FILE, dataFileSize, ensureDirectory, PROJECTIONS_FILE, readMarker, writeMarker, type Marker } from "./store-files.ts";
 import { acquireWriterLock, type WriterLock } from "./store-lock.ts";
 
 export type { Key, Projection, RecordChange, Records } from "./records.ts";
@@ -216,7 +216,7 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   try {
     root = openEnvironment(dir);
     cache = openCache(dir);
-    return await openOn(root, cache, lock, opts, marker !== undefined);
+    return await openOn(root, cache, lock, opts, marker);
   } catch (e) {
     await cache?.close().catch(() => {});
     await root?.close().catch(() => {});
@@ -291,7 +291,7 @@ function openEnvironment(dir: string, file = DATA_FILE): RootDatabase {
   }
 }
 
-async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock, opts: StoreOptions, hasMarker: boolean): Promise<Store> {
+async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock, opts: StoreOptions, marker: Marker | undefined): Promise<Store> {
   const dir = opts.path;
   const db = (name: string) => root.openDB({ name, encoding: "binary" }) as Database<Buffer, Key | string | number>;
   const log = db("log");
@@ -318,10 +318,10 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
   // Only inside a transaction on `cache`.
   const putCacheMeta = (key: string, v: unknown) => void cacheMeta.put(key, sealJson(v, `cache:${key}`));
 
-  const init = initMeta(root, getMeta, putMeta, log, opts);
+  const init = initMeta(root, getMeta, putMeta, log, opts, marker);
   const deviceId = init.deviceId;
   let rootSeed = init.rootSeed;
-  if (!hasMarker) writeMarker(dir, { format: FORMAT.name, deviceId });
+  if (marker === undefined) writeMarker(dir, { format: FORMAT.name, deviceId });
 
   // Caches of facts that live in `meta`; staged per transaction, adopted after its commit.
   const heads = new Map<string, Head>();
@@ -1003,8 +1003,10 @@ function initMeta(
   putMeta: (key: string, v: unknown) => void,
   log: Database<Buffer, Key | string | number>,
   opts: StoreOptions,
+  marker: Marker | undefined,
 ): { deviceId: string; rootSeed: Uint8Array } {
   const format = getMeta<{ name?: string; version?: number }>("format");
+  if (format === undefined && marker !== undefined) throw damaged("meta format", `missing, but the marker names the wallet of device ${marker.deviceId}`);
   if (format === undefined) {
     // Named databases are keys of the root database: any other key belongs to someone else.
     const names = new Set<unknown>(["log", "local", "meta", "proj", "base"]);
@@ -1033,6 +1035,7 @@ function initMeta(
   }
   const deviceId = getMeta<string>("deviceId");
   if (typeof deviceId !== "string") throw damaged("meta deviceId", "missing");
+  if (marker !== undefined && marker.deviceId !== deviceId) throw damaged("the wallet marker", `names device ${marker.deviceId}, but the store holds the wallet of ${deviceId}`);
   if (opts.deviceId !== undefined && opts.deviceId !== deviceId) {
     throw new WalletError("wallet-device-mismatch", `the wallet in ${opts.path} belongs to device ${deviceId}, not ${opts.deviceId}`);
   }
