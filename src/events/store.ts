@@ -195,6 +195,11 @@ const head = (d: string): Key => ["head", d];
 /** What a value's checksum binds it to: its key (sealed-value.ts). */
 const tagOf = (key: Key | string) => (typeof key === "string" ? `meta:${key}` : `meta:${keyId(key)}`);
 
+/** Named databases are keys of the root database: any other key belongs to someone else. */
+const WALLET_DATABASES: ReadonlySet<unknown> = new Set(["log", "local", "meta", "proj", "base"]);
+const hasForeignRootKey = (root: RootDatabase): boolean => [...root.getKeys({})].some((k) => !WALLET_DATABASES.has(k));
+const foreignStore = (dir: string) => new WalletError("store-foreign", `${dir} holds an LMDB store that is not a wallet of this engine`);
+
 /** Opens (or creates) the store of one wallet directory, taking its writer lock. */
 export async function openStore(opts: StoreOptions): Promise<Store> {
   const dir = opts.path;
@@ -215,6 +220,9 @@ export async function openStore(opts: StoreOptions): Promise<Store> {
   let cache: RootDatabase | undefined;
   try {
     root = openEnvironment(dir);
+    // Another application's store is refused before anything is created in it or beside it
+    // (the named databases below, projections.mdb): a refused open leaves it as it was.
+    if (marker === undefined && hasForeignRootKey(root)) throw foreignStore(dir);
     cache = openCache(dir);
     return await openOn(root, cache, lock, opts, marker);
   } catch (e) {
@@ -1008,12 +1016,7 @@ function initMeta(
   const format = getMeta<{ name?: string; version?: number }>("format");
   if (format === undefined && marker !== undefined) throw damaged("meta format", `missing, but the marker names the wallet of device ${marker.deviceId}`);
   if (format === undefined) {
-    // Named databases are keys of the root database: any other key belongs to someone else.
-    const names = new Set<unknown>(["log", "local", "meta", "proj", "base"]);
-    const foreignRootKey = [...root.getKeys({})].some((k) => !names.has(k));
-    if (foreignRootKey || log.getKeysCount() > 0) {
-      throw new WalletError("store-foreign", `${opts.path} holds an LMDB store that is not a wallet of this engine`);
-    }
+    if (hasForeignRootKey(root) || log.getKeysCount() > 0) throw foreignStore(opts.path);
     const deviceId = opts.deviceId ?? encodeCrock(randomBytes(10));
     const rootSeed = randomBytes(32);
     root.transactionSync(() => {
