@@ -29,27 +29,34 @@ function metaTxns(file: string): { at: number; txn: bigint }[] {
   }
 }
 
+/**
+ * A wallet of one withdrawal and one spend (KUDOS:1 left), closed, whose newer meta page's
+ * transaction id then had one byte overwritten with 0 (while it is below 256).
+ */
+async function zeroedNewerTxn(): Promise<string> {
+  const d = tempDir();
+  dirs.push(d);
+  const w = await openWallet({ path: d.path });
+  await w.addExchange({ exchangeBaseUrl: "https://ex.example/" });
+  await w.recordWithdrawal({ exchangeBaseUrl: "https://ex.example/", withdrawalGroupId: "g", coins: [{ coinPub: "c", denomPubHash: "d", value: "KUDOS:4" }] });
+  await w.recordSpend({ coinPub: "c", amount: "KUDOS:3", spendId: "s" });
+  expect((await w.getBalances()).balances[0]).toMatchObject({ available: "KUDOS:1" });
+  await w.close();
+
+  const file = join(d.path, "wallet.mdb");
+  const metas = metaTxns(file);
+  const newer = metas[0].txn > metas[1].txn ? metas[0] : metas[1];
+  expect(newer.txn < 256n).toBe(true);
+  const fd = openSync(file, "r+");
+  writeSync(fd, Buffer.from([0]), 0, 1, newer.at);
+  closeSync(fd);
+  return d.path;
+}
+
 describe("the newer meta page's transaction id zeroed", () => {
   it("is refused at open (store-corrupt), not served as the state one commit back", async () => {
-    const d = tempDir();
-    dirs.push(d);
-    const w = await openWallet({ path: d.path });
-    await w.addExchange({ exchangeBaseUrl: "https://ex.example/" });
-    await w.recordWithdrawal({ exchangeBaseUrl: "https://ex.example/", withdrawalGroupId: "g", coins: [{ coinPub: "c", denomPubHash: "d", value: "KUDOS:4" }] });
-    await w.recordSpend({ coinPub: "c", amount: "KUDOS:3", spendId: "s" });
-    expect((await w.getBalances()).balances[0]).toMatchObject({ available: "KUDOS:1" });
-    await w.close();
-
-    const file = join(d.path, "wallet.mdb");
-    const metas = metaTxns(file);
-    const newer = metas[0].txn > metas[1].txn ? metas[0] : metas[1];
-    expect(newer.txn < 256n).toBe(true);
-    // One byte of the newer meta page overwritten with 0.
-    const fd = openSync(file, "r+");
-    writeSync(fd, Buffer.from([0]), 0, 1, newer.at);
-    closeSync(fd);
-
-    const seen = await openWallet({ path: d.path }).then(
+    const path = await zeroedNewerTxn();
+    const seen = await openWallet({ path }).then(
       async (again) => {
         const balances = (await again.getBalances()).balances;
         await again.close();
@@ -57,28 +64,16 @@ describe("the newer meta page's transaction id zeroed", () => {
       },
       (e: { code?: string }) => e.code,
     );
-    // Actual: "KUDOS:4" — the spend is silently gone.
+    // Before the fix: "KUDOS:4", the spend silently gone.
     expect(seen).toBe("store-corrupt");
   });
 
   it("is still reported by verifyStore after the wallet was opened once", async () => {
-    const d = tempDir();
-    dirs.push(d);
-    const w = await openWallet({ path: d.path });
-    await w.addExchange({ exchangeBaseUrl: "https://ex.example/" });
-    await w.recordWithdrawal({ exchangeBaseUrl: "https://ex.example/", withdrawalGroupId: "g", coins: [{ coinPub: "c", denomPubHash: "d", value: "KUDOS:4" }] });
-    await w.recordSpend({ coinPub: "c", amount: "KUDOS:3", spendId: "s" });
-    await w.close();
-    const file = join(d.path, "wallet.mdb");
-    const metas = metaTxns(file);
-    const newer = metas[0].txn > metas[1].txn ? metas[0] : metas[1];
-    const fd = openSync(file, "r+");
-    writeSync(fd, Buffer.from([0]), 0, 1, newer.at);
-    closeSync(fd);
+    const path = await zeroedNewerTxn();
     // Before any open, verifyStore notices (the cache is ahead of the log it now sees) ...
-    expect(await verifyStore(d.path)).toMatchObject({ ok: false, code: "store-corrupt" });
-    // ... but one open quietly refolds the cache from the rolled-back log, and the damage is gone from view.
-    await (await openWallet({ path: d.path }).catch(() => undefined))?.close();
-    expect(await verifyStore(d.path)).toMatchObject({ ok: false, code: "store-corrupt" });
+    expect(await verifyStore(path)).toMatchObject({ ok: false, code: "store-corrupt" });
+    // ... and an open, refused, does not refold the cache from the rolled-back log and hide it.
+    await (await openWallet({ path }).catch(() => undefined))?.close();
+    expect(await verifyStore(path)).toMatchObject({ ok: false, code: "store-corrupt" });
   });
 });
