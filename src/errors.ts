@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   "backup-content-invalid": "the backup content is malformed (a field missing or of the wrong type, clocks that disagree with its log, or a state-only backup without a log)",
   "backup-log-invalid": "the backup's encoded event log is inconsistent (columns of the wrong length, an index out of range, a path without its parent)",
   "backup-snapshot-inconsistent": "the backup's snapshot disagrees with its own tail (frontier, heads and log do not fit together)",
+  "backup-recovery-not-found": "none of the providers a recovery names holds a backup under its key (a mistyped key, or no backup was stored yet): nothing was adopted",
   "backup-recovery-strategy-required": "loading a recovery with another root key onto a wallet that has backup providers needs a strategy (theirs or ours)",
   "backup-provider-unknown": "no backup provider with that base URL in this wallet",
 

@@ -164,6 +164,9 @@ export const catalogue = {
   "backup-uploaded": local(object({ url: baseUrl, hash: id, clock: record(nat, deviceId) })),
   "backup-upload-failed": local(object({ url: baseUrl, code: nonEmptyStr, message: str, httpStatus: optional(nat) })),
   "backup-payment-required": local(object({ url: baseUrl, talerUri: nonEmptyStr })),
+  // A recovery ("theirs") made another root key this device's: every provider account is derived from it,
+  // so what the providers' records say of the old accounts (last backup, failures, payment) no longer holds.
+  "wallet-root-key-replaced": local(object({ walletRootPub: id })),
 } satisfies Record<string, { scope: Scope; schema: Schema<unknown> }>;
 
 type Catalogue = typeof catalogue;

@@ -16,19 +16,20 @@ import { baseUrl, nothing, object, oneOf, optional, required, type Parser } from
 import { isErrorCode, WalletError } from "../errors.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { isDeviceId, join, seqOf, type VectorClock } from "../events/clock.ts";
+import type { Records } from "../events/records.ts";
 import type { Snapshot, WriteTxn } from "../events/store.ts";
 import { learn, stableFrontier } from "../merge/frontier.ts";
 import { importInto, type ImportResult } from "../merge/log-merge.ts";
 import { importSnapshotAndTail } from "../merge/snapshot-merge.ts";
 import { knownDevices } from "../projections/devices.ts";
-import { getBackupProvider, listBackupProviders } from "../projections/backup-providers.ts";
+import { getBackupProvider, listBackupProviders, type SyncTerms } from "../projections/backup-providers.ts";
 import { buildBackupContent, type BackupContent } from "../backup/content.ts";
 import { readBackupContent } from "../backup/content-reader.ts";
 import { decryptBackupBytes, encryptBackupBytes, parseBackupJson } from "../backup/file.ts";
 import { decodeWalletRootPriv } from "../backup/keys.ts";
 import type { DecodedLog } from "../backup/log-codec.ts";
 import { parseRecovery, planRecovery, recoveryOf, type BackupRecovery, type ParsedRecovery, type RecoveryStrategy } from "../backup/recovery.ts";
-import { deriveSyncAccountKey, syncDownload } from "../transport/sync-client.ts";
+import { deriveSyncAccountKey, syncDownload, syncGetConfig } from "../transport/sync-client.ts";
 
 export interface RecoveryResult {
   /** What loading did: adopted the recovered key, kept ours, or the key was already this wallet's. */
@@ -172,10 +173,21 @@ export function mergeBackupFile(
   return importBackup(ctx, parseBackupJson(text));
 }
 
-/** Downloads and decrypts what `seed` holds at each provider; any failure refuses the whole recovery. */
-async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<{ log: DecodedLog; snapshot?: Snapshot }[]> {
+/**
+ * Reads each provider's /config (a URL that is not a sync provider refuses the recovery, as
+ * addBackupProvider refuses it), then downloads and decrypts what `seed` holds there; any failure
+ * refuses the whole recovery.
+ */
+async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<{ logs: { log: DecodedLog; snapshot?: Snapshot }[]; terms: Map<string, SyncTerms> }> {
   const logs: { log: DecodedLog; snapshot?: Snapshot }[] = [];
+  const terms = new Map<string, SyncTerms>();
   for (const url of rec.providers) {
+    const cfg = await syncGetConfig(ctx.http, url, { timeoutMs: ctx.config.httpTimeoutMs, signal: ctx.signal });
+    ctx.ensureOpen();
+    if (cfg.kind === "error") {
+      throw new WalletError(isErrorCode(cfg.code) ? cfg.code : "sync-not-a-provider", `recovery: ${url} is not usable as a backup provider: ${cfg.message}`, { url });
+    }
+    terms.set(url, { version: cfg.version, storageLimitInMegabytes: cfg.storageLimitInMegabytes, annualFee: cfg.annualFee });
     const account = deriveSyncAccountKey(rec.seed, url);
     const r = await syncDownload(ctx.http, url, account.seed, { timeoutMs: ctx.config.httpTimeoutMs, signal: ctx.signal });
     ctx.ensureOpen();
@@ -186,7 +198,7 @@ async function recoveredLogs(ctx: EngineContext, rec: ParsedRecovery): Promise<{
     const read = readBackupContent(parseBackupJson(decryptBackupBytes(r.blob, rec.seed)));
     logs.push({ log: read.log, snapshot: read.snapshot });
   }
-  return logs;
+  return { logs, terms };
 }
 
 export const backupOperations = {
@@ -237,15 +249,21 @@ export const backupOperations = {
   loadBackupRecovery: operation(
     object({ recovery: required(recovery), strategy: optional(oneOf("theirs", "ours")) }),
     async (ctx, req): Promise<RecoveryResult> => {
-      const plan = planRecovery({
-        ownSeed: ctx.store.rootSeed,
-        recoveredSeed: req.recovery.seed,
-        strategy: req.strategy,
-        providerCount: listBackupProviders(ctx.records).length,
-      });
-      const logs = await recoveredLogs(ctx, req.recovery);
+      const planNow = (records: Records) =>
+        planRecovery({ ownSeed: ctx.store.rootSeed, recoveredSeed: req.recovery.seed, strategy: req.strategy, providerCount: listBackupProviders(records).length });
+      // Refused before any download when it would be refused anyway.
+      planNow(ctx.records);
+      const { logs, terms } = await recoveredLogs(ctx, req.recovery);
       const at = ctx.now();
       const result = ctx.write((tx) => {
+        // Again, on what the wallet is now: during the downloads it may have gained a provider, or another key.
+        const plan = planNow(tx.records);
+        // A key no named provider knows is most likely mistyped: adopting it would back up where no one looks.
+        if (plan.kind !== "same-key" && req.recovery.providers.length > 0 && logs.length === 0) {
+          throw new WalletError("backup-recovery-not-found", `none of the ${req.recovery.providers.length} provider(s) the recovery names holds a backup under its key`, {
+            providers: req.recovery.providers,
+          });
+        }
         let added = 0;
         let known = 0;
         for (const log of logs) {
@@ -255,17 +273,20 @@ export const backupOperations = {
         }
         // Every provider account is derived from the root key: after a switch, the sync
         // state of each provider (last hash, last time) belongs to the old accounts.
-        if (plan.kind === "theirs") tx.replaceRootSeed(req.recovery.seed);
+        if (plan.kind === "theirs") {
+          tx.replaceRootSeed(req.recovery.seed);
+          tx.appendLocal({ type: "wallet-root-key-replaced", data: { walletRootPub: rootPubOf(req.recovery.seed) } }, at);
+        }
         // "ours" keeps this wallet's providers: the recovered ones hold the recovered key's accounts.
         if (plan.kind !== "ours") {
           for (const url of req.recovery.providers) {
-            if (!getBackupProvider(tx.records, url)) tx.appendLocal({ type: "backup-provider-added", data: { url, active: true } }, at);
+            if (!getBackupProvider(tx.records, url)) tx.appendLocal({ type: "backup-provider-added", data: { url, active: true, terms: terms.get(url) } }, at);
           }
         }
-        return { added, known };
+        return { kind: plan.kind, added, known };
       });
       if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
-      return { strategy: plan.kind, ...result };
+      return { strategy: result.kind, added: result.added, known: result.known };
     },
   ),
 };

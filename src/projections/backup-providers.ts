@@ -87,6 +87,9 @@ export const backupProvidersProjection: Projection = {
         // Paying takes a person: cycles leave the provider alone for a while (a forced cycle still tries).
         update(records, e.data.url, (p) => ({ ...p, paymentRequired: { talerUri: e.data.talerUri }, retryAt: e.time + PAYMENT_RECHECK_MS }));
         return;
+      case "wallet-root-key-replaced":
+        for (const p of listBackupProviders(records)) records.put(providerKey(p.url), { url: p.url, active: p.active, addedAt: p.addedAt, ...(p.terms && { terms: p.terms }), failures: 0 });
+        return;
       case "exchange-update-attempted":
       case "exchange-update-settled":
       case "device-knowledge-learned":

@@ -38,6 +38,7 @@ export const devicesProjection: Projection = {
       case "exchange-update-settled":
       case "backup-provider-added":
       case "backup-provider-removed":
+      case "wallet-root-key-replaced":
       case "backup-uploaded":
       case "backup-upload-failed":
       case "backup-payment-required":

@@ -72,6 +72,7 @@ export const exchangeUpdatesProjection: Projection = {
       case "backup-uploaded":
       case "backup-upload-failed":
       case "backup-payment-required":
+      case "wallet-root-key-replaced":
         return;
       default:
         assertNever(e);
