@@ -1,7 +1,7 @@
 // The history a wallet UI shows, derived from the log itself (never stored
 // beside it): every withdrawal, spend, refresh and aborted withdrawal, merged
 // ones from other devices included, each naming the event that made it.
-import { addAmounts, formatAmount, parseAmount, subAmounts, zeroAmount, type Amount, type AmountString } from "../codec/amounts.ts";
+import { addUnits, formatUnits, parseAmount, subUnits, unitsOf, ZERO_UNITS, type AmountString, type Units } from "../codec/amounts.ts";
 import type { Dot } from "../events/clock.ts";
 import type { SharedEvent } from "../events/envelope.ts";
 import { assertNever } from "./exchanges.ts";
@@ -37,9 +37,11 @@ export interface TransactionLookup {
   group(withdrawalGroupId: string): { url: string; currency: string } | undefined;
 }
 
-const sum = (currency: string, values: Iterable<string>): Amount => {
-  let total = zeroAmount(currency);
-  for (const v of values) total = addAmounts(total, parseAmount(v));
+// Units, not Amounts: the coins of one valid event can add up past 2^52 (the balance carries such a
+// total exactly and shows it saturated); a history that threw here could never be listed again.
+const sum = (values: Iterable<string>): Units => {
+  let total = ZERO_UNITS;
+  for (const v of values) total = addUnits(total, unitsOf(v));
   return total;
 };
 
@@ -49,8 +51,8 @@ export function transactionOf(e: SharedEvent, lookup: TransactionLookup): (Trans
   switch (e.type) {
     case "coins-withdrawn": {
       const currency = parseAmount(e.data.coins[0]?.value ?? e.data.amount!).currency;
-      const amount = sum(currency, e.data.coins.map((c) => c.value));
-      return { ...base, type: "withdrawal", currency, amountEffective: formatAmount(amount), exchangeBaseUrl: e.data.url };
+      const amount = sum(e.data.coins.map((c) => c.value));
+      return { ...base, type: "withdrawal", currency, amountEffective: formatUnits(currency, amount), exchangeBaseUrl: e.data.url };
     }
     case "coin-spent": {
       const coin = lookup.coin(e.data.coinPub);
@@ -63,8 +65,8 @@ export function transactionOf(e: SharedEvent, lookup: TransactionLookup): (Trans
     }
     case "coins-refreshed": {
       const currency = parseAmount(e.data.inputs[0].amount).currency;
-      const fee = subAmounts(sum(currency, e.data.inputs.map((i) => i.amount)), sum(currency, e.data.outputs.map((c) => c.value)));
-      return { ...base, type: "refresh", currency, amountEffective: formatAmount(fee), exchangeBaseUrl: e.data.url };
+      const fee = subUnits(sum(e.data.inputs.map((i) => i.amount)), sum(e.data.outputs.map((c) => c.value)));
+      return { ...base, type: "refresh", currency, amountEffective: formatUnits(currency, fee), exchangeBaseUrl: e.data.url };
     }
     case "withdrawal-group-aborted": {
       const g = lookup.group(e.data.withdrawalGroupId);
