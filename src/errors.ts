@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   "withdrawal-group-unknown": "no withdrawal group with that id",
   "withdrawal-group-mismatch": "the withdrawal group belongs to another exchange",
   "withdrawal-group-aborted": "the withdrawal group was aborted",
+  "withdrawal-group-purged": "the withdrawal group was removed by a purge of its exchange (deleteExchange with purge); use a new group id",
 
   // Events and merge
   "event-invalid": "an event's envelope or payload does not match the catalogue",

@@ -255,6 +255,7 @@ const EXPECTED_REFUSALS = new Set([
   "spend-duplicate",
   "withdrawal-group-mismatch",
   "withdrawal-group-aborted",
+  "withdrawal-group-purged",
   "withdrawal-group-unknown",
   "refresh-unbalanced",
   "request-invalid",

@@ -679,6 +679,12 @@ export function decideRecordWithdrawal(
     throw new WalletError("withdrawal-group-mismatch", `withdrawal group ${id} belongs to ${group.url}`, { withdrawalGroupId: id });
   }
   if (group?.aborted) throw new WalletError("withdrawal-group-aborted", `withdrawal group ${id} was aborted`, { withdrawalGroupId: id });
+  // Its record still sums what the purge removed: a contribution now would bring the purged instruction back.
+  if (group && !survives(group.contributors, group.removed)) {
+    throw new WalletError("withdrawal-group-purged", `withdrawal group ${id} was removed by a purge of ${group.url}; record the withdrawal under a new group id`, {
+      withdrawalGroupId: id,
+    });
+  }
   let currency = currentKeys(ex)?.currency ?? group?.currency;
   // A group recorded before /keys was known keeps its currency, whatever /keys says since.
   if (group && currency !== group.currency) {

@@ -26,6 +26,7 @@ export const EXPECTED_REFUSALS = new Set([
   "spend-duplicate",
   "withdrawal-group-unknown",
   "withdrawal-group-aborted",
+  "withdrawal-group-purged",
 ]);
 
 /** A coin some device created, with the dot of the creating event. */
