@@ -350,6 +350,8 @@ const own = (o: Record<string, unknown>, k: string): unknown => (Object.prototyp
 export function checkArray(v: unknown, what: string): unknown[] {
   if (!Array.isArray(v)) throw logInvalid(`${what} is not an array`);
   if (v.length > MAX_COLUMN_LENGTH) throw logInvalid(`${what} holds more than ${MAX_COLUMN_LENGTH} items`);
+  // A JavaScript caller's array can have holes, which map and forEach skip: the walks below would then meet undefined.
+  for (let i = 0; i < v.length; i++) if (!(i in v)) throw logInvalid(`${what}[${i}] is missing (a sparse array)`);
   return v;
 }
 
