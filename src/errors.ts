@@ -7,6 +7,32 @@ export function describeValue(v: unknown): string {
   return typeof v === "number" ? String(v) : typeof v === "string" ? JSON.stringify(v) : typeof v;
 }
 
+/** A string for any value a host passes or throws: `String` itself throws for an object without toString. */
+export function asText(v: unknown): string {
+  if (typeof v === "string") return v;
+  try {
+    return String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+/**
+ * What a thrown value says, for an error message: an Error's message with its cause's (fetch puts the
+ * network's reason there), anything else as text. Never throws, whatever a host's function threw.
+ */
+export function thrownText(e: unknown): string {
+  try {
+    if (e instanceof Error) {
+      const cause = (e as { cause?: unknown }).cause;
+      return cause instanceof Error ? `${e.message}: ${cause.message}` : e.message;
+    }
+  } catch {
+    // a throwing getter on a host's error object: its text below
+  }
+  return asText(e);
+}
+
 export const ERROR_CODES = {
   // Requests
   "request-invalid": "a request is malformed: a field is missing, of the wrong type or out of range",

@@ -6,7 +6,7 @@ import type { LocalDraft } from "../events/catalogue.ts";
 import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
 import { asStoreError } from "../events/store-errors.ts";
-import { isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
+import { asText, isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
 import { DEFAULT_SCHEDULE, unsettledUpdates, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import { MAX_TIMER_MS } from "../transport/deadline.ts";
@@ -116,15 +116,6 @@ export function asWalletError(e: unknown): WalletError {
   return new WalletError("internal-error", `unexpected ${typeof name === "string" ? name : "error"}: ${message}`);
 }
 
-/** A string for any value a host passes or throws: `String` itself throws for an object without toString. */
-function asText(v: unknown): string {
-  if (typeof v === "string") return v;
-  try {
-    return String(v);
-  } catch {
-    return typeof v;
-  }
-}
 
 /** Details as plain JSON (a host may send them over IPC); dropped when they have no JSON form. */
 function jsonDetails(d: Record<string, unknown> | undefined): Record<string, unknown> | undefined {

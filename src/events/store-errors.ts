@@ -1,6 +1,6 @@
 // What the file system and lmdb throw, as WalletErrors: no raw library error
 // reaches a caller. The original message is kept in the WalletError's message.
-import { WalletError, type ErrorCode } from "../errors.ts";
+import { asText, WalletError, type ErrorCode } from "../errors.ts";
 
 const BY_ERRNO: Record<string, ErrorCode> = {
   ENOSPC: "store-disk-full",
@@ -11,6 +11,8 @@ const BY_ERRNO: Record<string, ErrorCode> = {
   EISDIR: "store-corrupt",
   ENOTDIR: "store-open-failed",
   ENOENT: "store-open-failed",
+  ENAMETOOLONG: "store-open-failed",
+  ELOOP: "store-open-failed",
 };
 
 /** lmdb reports some conditions only in its message; these say what they mean. */
@@ -25,7 +27,7 @@ const BY_MESSAGE: [RegExp, ErrorCode][] = [
 export function asStoreError(e: unknown, context: string): WalletError {
   if (e instanceof WalletError) return e;
   const err = e as { code?: unknown; message?: unknown } | undefined;
-  const message = typeof err?.message === "string" ? err.message : String(e);
+  const message = typeof err?.message === "string" ? err.message : asText(e);
   const errno = typeof err?.code === "string" ? err.code : "";
   const code = BY_ERRNO[errno] ?? BY_MESSAGE.find(([re]) => re.test(message))?.[1] ?? "store-failed";
   return new WalletError(code, `${context}: ${message}`, errno ? { errno } : undefined);

@@ -31,6 +31,8 @@ export interface Marker {
 
 /** Creates the directory if missing; refuses a path that is not a directory. */
 export function ensureDirectory(path: string): void {
+  // Node refuses such a path with an argument error before asking the file system.
+  if (path.includes("\0")) throw new WalletError("store-open-failed", `a wallet path cannot hold a NUL character: ${JSON.stringify(path)}`);
   try {
     mkdirSync(path, { recursive: true });
   } catch (e) {

@@ -1,5 +1,5 @@
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
-import type { ErrorCode } from "../errors.ts";
+import { thrownText, type ErrorCode } from "../errors.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount } from "../codec/amounts.ts";
 import { readBodyBounded, withDeadline } from "./deadline.ts";
@@ -102,18 +102,10 @@ function quoteEtag(etag: string): string {
   return etag.startsWith('"') || etag.startsWith("W/") ? etag : `"${etag}"`;
 }
 
-function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = (e as { cause?: unknown }).cause;
-    const detail = cause instanceof Error ? `: ${cause.message}` : "";
-    return `${e.message}${detail}`;
-  }
-  return String(e);
-}
 
 function transportFailure(what: string, attempt: { timedOut: boolean; error: unknown }, timeoutMs: number): FetchError {
   if (attempt.timedOut) return fail("exchange-timeout", `${what}: no answer within ${timeoutMs} ms`);
-  return fail("exchange-network-error", `${what}: ${describeError(attempt.error)}`);
+  return fail("exchange-network-error", `${what}: ${thrownText(attempt.error)}`);
 }
 
 /** Bounds of what the engine reads: /keys of a large exchange is a few MiB; terms are a document. */
@@ -323,7 +315,7 @@ export function parseKeys(body: unknown): { ok: true; keys: KeysFacts } | FetchE
     if (isKeysInvalid(e)) {
       return fail("exchange-keys-invalid", `/keys: missing or invalid field ${e.path} (expected ${e.expected})`);
     }
-    return fail("exchange-keys-invalid", `/keys: ${describeError(e)}`);
+    return fail("exchange-keys-invalid", `/keys: ${thrownText(e)}`);
   }
 }
 

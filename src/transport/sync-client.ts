@@ -7,7 +7,7 @@ import { kdf } from "../codec/kdf.ts";
 import { eddsaPublicFromSeed } from "../codec/keys.ts";
 import { normalizeAmount, type AmountString } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
-import { WalletError } from "../errors.ts";
+import { thrownText, WalletError } from "../errors.ts";
 import { readBodyBounded, withDeadline, type Attempt } from "./deadline.ts";
 import type { HttpClient } from "./exchange-client.ts";
 import { parseHashHeader, parseSignatureHeader, signSyncUpload, unquote, verifySyncUpload, ZERO_HASH } from "./sync-protocol.ts";
@@ -98,17 +98,10 @@ function fail(code: string, message: string, httpStatus?: number): SyncClientErr
   return httpStatus === undefined ? { kind: "error", code, message } : { kind: "error", code, message, httpStatus };
 }
 
-function describeError(e: unknown): string {
-  if (e instanceof Error) {
-    const cause = (e as { cause?: unknown }).cause;
-    return cause instanceof Error ? `${e.message}: ${cause.message}` : e.message;
-  }
-  return String(e);
-}
 
 function transportFailure(what: string, attempt: Extract<Attempt<unknown>, { done: false }>, timeoutMs: number): SyncClientError {
   if (attempt.timedOut) return fail("sync-timeout", `${what}: no complete answer within ${timeoutMs} ms`);
-  return fail("sync-network-error", `${what}: ${describeError(attempt.error)}`);
+  return fail("sync-network-error", `${what}: ${thrownText(attempt.error)}`);
 }
 
 function baseOf(baseUrl: string): string | SyncClientError {
