@@ -92,6 +92,7 @@ export const ERROR_CODES = {
   // Encodings and crypto
   "encoding-not-json": "a value has no canonical JSON form",
   "encoding-invalid-crockford": "a string is not Crockford base32",
+  "encoding-invalid-bytes": "a value that must be bytes (a Uint8Array) is not",
   "kdf-invalid-length": "a kdf output length is out of range",
   "key-invalid-seed": "an Ed25519 seed is not 32 bytes",
 

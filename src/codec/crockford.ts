@@ -1,4 +1,5 @@
-import { WalletError } from "../errors.ts";
+import { describeValue, WalletError } from "../errors.ts";
+import { requireBytes } from "./byte-input.ts";
 
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -10,6 +11,7 @@ let scratch = Buffer.allocUnsafeSlow(128);
 
 /** Crockford base32 as GNU Taler uses it: MSB first, no padding. */
 export function encodeCrock(bytes: Uint8Array): string {
+  requireBytes(bytes, "encodeCrock's input");
   const length = Math.ceil((bytes.length * 8) / 5);
   if (length > scratch.length) scratch = Buffer.allocUnsafeSlow(length);
   const out = scratch;
@@ -41,6 +43,7 @@ function symbolValue(ch: string): number {
  * Trailing bits that do not fill a byte are dropped, as Taler's decoder does.
  */
 export function decodeCrock(text: string): Uint8Array {
+  if (typeof text !== "string") throw new WalletError("encoding-invalid-crockford", `Crockford base32 must be a string, got ${describeValue(text)}`);
   const out = new Uint8Array(Math.floor((text.length * 5) / 8));
   let acc = 0;
   let bits = 0;

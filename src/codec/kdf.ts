@@ -1,13 +1,15 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256, sha512 } from "@noble/hashes/sha2.js";
 import { WalletError } from "../errors.ts";
+import { requireBytes, requireBytesOrText } from "./byte-input.ts";
 
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextEncoder();
 
-function toBytes(v: Uint8Array | string | undefined): Uint8Array {
+function toBytes(v: Uint8Array | string | undefined, what: string): Uint8Array {
   if (v === undefined) return EMPTY;
-  return typeof v === "string" ? utf8.encode(v) : v;
+  const b = requireBytesOrText(v, what);
+  return typeof b === "string" ? utf8.encode(b) : b;
 }
 
 /**
@@ -29,8 +31,8 @@ export function kdf(
   if (!Number.isInteger(outLen) || outLen < 0 || outLen > 255 * 32) {
     throw new WalletError("kdf-invalid-length", `kdf output length ${outLen} is out of range`, { outLen });
   }
-  const prk = hmac(sha512, toBytes(salt), ikm);
-  const infoBytes = toBytes(info);
+  const prk = hmac(sha512, toBytes(salt, "kdf's salt"), requireBytes(ikm, "kdf's ikm"));
+  const infoBytes = toBytes(info, "kdf's info");
   // Keyed once; each block clones the keyed state instead of re-hashing the key.
   const keyed = hmac.create(sha256, prk);
   const out = new Uint8Array(outLen);
