@@ -110,7 +110,8 @@ function scheduleOption(v: unknown): SchedulePolicy {
 export function asWalletError(e: unknown): WalletError {
   if (e instanceof WalletError) return e;
   const stored = asStoreError(e, "the wallet store failed");
-  if (stored.code !== "store-failed") return stored;
+  // An lmdb condition without a class of its own (MDB_READERS_FULL, MDB_TXN_FULL …) is still the store's.
+  if (stored.code !== "store-failed" || /\bMDB_[A-Z_]+/.test(stored.message)) return stored;
   const message = typeof (e as { message?: unknown } | undefined)?.message === "string" ? (e as Error).message : asText(e);
   const name = (e as { name?: unknown } | undefined)?.name;
   return new WalletError("internal-error", `unexpected ${typeof name === "string" ? name : "error"}: ${message}`);

@@ -533,13 +533,18 @@ async function openOn(root: RootDatabase, cache: RootDatabase, lock: WriterLock,
     const cursors = [...devices]
       .sort()
       .map((d) => ({ d, it: rangeOfDevice(d, seqOf(after, d) + 1)[Symbol.iterator](), next: undefined as SharedEvent | undefined }));
-    for (const c of cursors) c.next = c.it.next().value ?? undefined;
-    for (;;) {
-      let best: (typeof cursors)[number] | undefined;
-      for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
-      if (!best) return;
-      yield best.next!;
-      best.next = best.it.next().value ?? undefined;
+    try {
+      for (const c of cursors) c.next = c.it.next().value ?? undefined;
+      for (;;) {
+        let best: (typeof cursors)[number] | undefined;
+        for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
+        if (!best) return;
+        yield best.next!;
+        best.next = best.it.next().value ?? undefined;
+      }
+    } finally {
+      // A reader that stops early leaves the other devices' ranges open: close them (see scan).
+      for (const c of cursors) c.it.return?.();
     }
   }
 

@@ -247,24 +247,30 @@ function equivocation(e: SharedEvent): WalletError {
 export function exportFrom(store: Store, since: VectorClock = {}, limit = Infinity): SharedEvent[] {
   const clock = store.clock();
   const cursors: { device: string; it: Iterator<SharedEvent>; next: SharedEvent | undefined; expect: number; last: number }[] = [];
-  for (const device of Object.keys(clock).sort()) {
-    const from = seqOf(since, device) + 1;
-    if (from > clock[device]) continue;
-    const it = store.rangeOfDevice(device, from, clock[device])[Symbol.iterator]();
-    const c = { device, it, next: undefined as SharedEvent | undefined, expect: from, last: clock[device] };
-    advance(c);
-    cursors.push(c);
+  try {
+    for (const device of Object.keys(clock).sort()) {
+      const from = seqOf(since, device) + 1;
+      if (from > clock[device]) continue;
+      const it = store.rangeOfDevice(device, from, clock[device])[Symbol.iterator]();
+      const c = { device, it, next: undefined as SharedEvent | undefined, expect: from, last: clock[device] };
+      cursors.push(c);
+      advance(c);
+    }
+    const out: SharedEvent[] = [];
+    while (out.length < limit) {
+      let best: (typeof cursors)[number] | undefined;
+      // Cursors are in device order and `<` keeps the first of equal lamports: (lamport, device) order.
+      for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
+      if (!best) break;
+      out.push(best.next!);
+      advance(best);
+    }
+    return out;
+  } finally {
+    // Cursors stop at the page's end or at the head, before lmdb's range says done: an open range
+    // keeps its read transaction, and with it a reader slot, past later commits (MDB_READERS_FULL).
+    for (const c of cursors) c.it.return?.();
   }
-  const out: SharedEvent[] = [];
-  while (out.length < limit) {
-    let best: (typeof cursors)[number] | undefined;
-    // Cursors are in device order and `<` keeps the first of equal lamports: (lamport, device) order.
-    for (const c of cursors) if (c.next && (!best || c.next.lamport < best.next!.lamport)) best = c;
-    if (!best) break;
-    out.push(best.next!);
-    advance(best);
-  }
-  return out;
 }
 
 /** The cursor's next event; a seq missing below the head was folded into the snapshot. */
