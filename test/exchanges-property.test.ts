@@ -239,7 +239,8 @@ function checkUpdateOutcome(run: Run, ex: number, prior: ExchangeListItem | unde
     expect(item.lastUpdateErrorInfo?.code, what).toBe(code);
   }
   if (code === undefined) expect(item.exchangeUpdateStatus, what).toBe("ready");
-  else expect(item.exchangeUpdateStatus, what).toBe(item.currency === undefined ? "initial-update" : "unavailable-update");
+  // DD 48: an incompatible protocol makes the exchange unavailable even before its first /keys.
+  else expect(item.exchangeUpdateStatus, what).toBe(item.currency === undefined && code !== "exchange-version-incompatible" ? "initial-update" : "unavailable-update");
   // A new master key is never adopted over a recorded one; a first /keys always is.
   const adopts = code === undefined || code === "exchange-denominations-expired";
   expect(item.masterPub, what).toBe(priorPub !== undefined ? priorPub : adopts ? serverPub : undefined);

@@ -10,6 +10,7 @@ import { getUpdateState, nextUpdateAt } from "../projections/exchange-updates.ts
 import {
   allExchangeRecords,
   currentKeys,
+  currentKeysFacts,
   currentTos,
   decideCollectEphemeral,
   decideUpdateOutcome,
@@ -17,6 +18,7 @@ import {
   exchangeView,
   getExchangeRecord,
   isSuspended,
+  keysRejection,
   keysStamp,
   requireExchange,
   type ExchangeListItem,
@@ -61,12 +63,17 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
       // Re-read: other requests may have run while we awaited the network.
       const fresh = getExchangeRecord(tx.records, url);
       if (!fresh || !entryStatus(fresh)) return false;
+      const compatible = (v: string) => isProtocolCompatible(ENGINE_EXCHANGE_PROTOCOL_VERSION, v);
+      // A rejected /keys (new master key, incompatible version) must not become the If-None-Match of
+      // the next attempt: its 304 would re-adopt the old keys as "ready". Asked before the decision,
+      // which records the rejection (once: a repeat appends nothing).
+      const keysRejected = keys.ok && !keys.notModified && keysRejection(currentKeysFacts(tx.records, fresh), keys.keys, compatible) !== undefined;
       const { events } = decideUpdateOutcome(tx.records, {
         url,
         findings: {
           keys: keys.ok ? keys : { ok: false, code: keys.code, message: keys.message },
           terms: terms?.ok ? terms : undefined,
-          compatible: (v) => isProtocolCompatible(ENGINE_EXCHANGE_PROTOCOL_VERSION, v),
+          compatible,
         },
       });
       if (events.length > 0) tx.appendOwn(events, at());
@@ -74,9 +81,6 @@ async function update(ctx: EngineContext, url: string, force: boolean, at: () =>
       const view = exchangeView(after, ctx.now(), getUpdateState(tx.records, url));
       const data: EventData<"exchange-update-settled"> = { url, ok: keys.ok && view?.exchangeUpdateStatus !== "unavailable-update" };
       if (terms && !terms.ok) data.termsError = { code: terms.code, message: terms.message };
-      // A rejected /keys (new master key, incompatible version) must not become the
-      // If-None-Match of the next attempt: its 304 would re-adopt the old keys as "ready".
-      const keysRejected = events.some((e) => e.type === "exchange-update-failed");
       if (keys.ok && !keysRejected) {
         // A 304 keeps the ETag but re-asserts the keys in a new event: the ETag now validates those.
         if (keysEtag !== undefined) data.keysEtag = keysEtag;

@@ -390,8 +390,10 @@ export function exchangeView(
   if (isSuspended(r)) {
     item.exchangeUpdateStatus = "suspended";
   } else if (!keys) {
-    // A preset nobody tried to update needs no update; anything else awaits its first /keys.
-    item.exchangeUpdateStatus = entry === "preset" && !outcome && !updating ? "initial" : "initial-update";
+    // A preset nobody tried to update needs no update; anything else awaits its first /keys. An
+    // exchange that answered with an incompatible protocol is unavailable (DD 48), first contact or not.
+    if (error?.code === "exchange-version-incompatible") item.exchangeUpdateStatus = "unavailable-update";
+    else item.exchangeUpdateStatus = entry === "preset" && !outcome && !updating ? "initial" : "initial-update";
     if (error) item.lastUpdateErrorInfo = error;
   } else if (error) {
     item.exchangeUpdateStatus = "unavailable-update";
@@ -499,6 +501,24 @@ export interface UpdateFindings {
 export type TermsOffer = { etag: string; termsVersion?: string; availableLanguages: string[] };
 
 /**
+ * Why a fetched /keys is not adopted over `known` (the recorded keys): an incompatible protocol
+ * version or a new master public key. Undefined when it may be adopted.
+ */
+export function keysRejection(
+  known: KeysFactsData | undefined,
+  keys: KeysFactsData,
+  compatible: (version: string) => boolean,
+): { code: "exchange-version-incompatible" | "exchange-master-pub-changed"; message: string } | undefined {
+  if (!compatible(keys.version)) {
+    return { code: "exchange-version-incompatible", message: `exchange speaks protocol ${keys.version}, incompatible with this wallet` };
+  }
+  if (known && known.masterPub !== keys.masterPub) {
+    return { code: "exchange-master-pub-changed", message: `exchange now advertises master key ${keys.masterPub}, recorded is ${known.masterPub}` };
+  }
+  return undefined;
+}
+
+/**
  * Records an update's outcome. A changed master key or an incompatible
  * version is recorded as a failure and the new /keys is not adopted: the
  * exchange becomes `unavailable-update` and keeps the facts it had.
@@ -511,23 +531,20 @@ export function decideUpdateOutcome(records: Records, req: { url: string; findin
   const known = currentKeysFacts(records, r);
   const k = f.keys;
   const last = readRegister(r.outcome, r.removed)?.v;
-  if (!k.ok) {
-    // The same failure again changes nothing any device needs to know: the attempt itself is local.
-    if (!(last && !last.ok && last.code === k.code && last.message === k.message)) {
-      out.push({ type: "exchange-update-failed", data: { url, code: k.code, message: k.message } });
+  // The same failure again changes nothing any device needs to know: the attempt itself is local.
+  // A rejected /keys counts too, or every retry of the scheduler would append one more shared event.
+  const failed = (code: string, message: string): void => {
+    if (!(last && !last.ok && last.code === code && last.message === message)) {
+      out.push({ type: "exchange-update-failed", data: { url, code, message } });
     }
+  };
+  const rejected = k.ok && !k.notModified ? keysRejection(known, k.keys, f.compatible) : undefined;
+  if (!k.ok) {
+    failed(k.code, k.message);
   } else if (k.notModified) {
     if (known && last?.ok !== true) out.push({ type: "exchange-keys-fetched", data: { url, keys: known } });
-  } else if (!f.compatible(k.keys.version)) {
-    out.push({
-      type: "exchange-update-failed",
-      data: { url, code: "exchange-version-incompatible", message: `exchange speaks protocol ${k.keys.version}, incompatible with this wallet` },
-    });
-  } else if (known && known.masterPub !== k.keys.masterPub) {
-    out.push({
-      type: "exchange-update-failed",
-      data: { url, code: "exchange-master-pub-changed", message: `exchange now advertises master key ${k.keys.masterPub}, recorded is ${known.masterPub}` },
-    });
+  } else if (rejected) {
+    failed(rejected.code, rejected.message);
   } else if (last?.ok !== true || !known || canonicalKeysDiffer(known, k.keys)) {
     out.push({ type: "exchange-keys-fetched", data: { url, keys: k.keys } });
   }
