@@ -13,6 +13,7 @@
 // Arrays are positional up to SNAPSHOT_POSITIONS (json-columns.ts): a record's
 // tuple fields each get a column, where gzip finds their regularities.
 import { isDeviceId, normalizeClock, type VectorClock } from "../events/clock.ts";
+import { isKeySafeText } from "../events/records.ts";
 import type { Key } from "../events/records.ts";
 import type { Snapshot } from "../events/store.ts";
 import { WalletError } from "../errors.ts";
@@ -68,7 +69,9 @@ export function decodeSnapshotRecords(raw: unknown, strings: readonly string[]):
       const row = dec.read(cursor);
       if (!Array.isArray(row) || row.length < 2) throw invalid(`tables[${i}] row ${n} is not [key part …, record]`);
       const parts = row.slice(0, -1);
-      if (!parts.every((p) => typeof p === "string" || (typeof p === "number" && Number.isSafeInteger(p)))) throw invalid(`tables[${i}] row ${n} has a key part that is not a string or an integer`);
+      if (!parts.every((p) => (typeof p === "string" && isKeySafeText(p)) || (typeof p === "number" && Number.isSafeInteger(p)))) {
+        throw invalid(`tables[${i}] row ${n} has a key part that is not an integer or a string a store key can hold`);
+      }
       out.push({ key: [t.table, ...(parts as (string | number)[])], json: row[row.length - 1] });
     }
     dec.checkConsumed(cursor);

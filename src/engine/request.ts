@@ -8,6 +8,7 @@ import { canonicalizeBaseUrl } from "../codec/url.ts";
 import { DEVICE_ID_PATTERN, isReservedName } from "../events/clock.ts";
 import { WalletError, type ErrorCode } from "../errors.ts";
 import { MAX_TIME_MS } from "../events/envelope.ts";
+import { isKeySafeText } from "../events/records.ts";
 
 export type Parser<T> = (value: unknown, path: string) => T;
 
@@ -51,7 +52,9 @@ export const string: Parser<string> = (v, path) => {
 /** A non-empty id of bounded size (coin pubs, group ids, spend ids, etags). */
 export const id: Parser<string> = (v, path) => {
   if (typeof v !== "string" || v === "") throw invalid(path, "must be a non-empty string");
-  return checkLength(v, path, MAX_ID_BYTES);
+  checkLength(v, path, MAX_ID_BYTES);
+  if (!isKeySafeText(v)) throw invalid(path, "must not hold a character U+0000-U+0004 or a lone surrogate");
+  return v;
 };
 
 export const boolean: Parser<boolean> = (v, path) => {

@@ -4,6 +4,7 @@
 import { AMOUNT_MAX_VALUE } from "../codec/amounts.ts";
 import { canonicalizeBaseUrl } from "../codec/url.ts";
 import { isDeviceId } from "./clock.ts";
+import { isKeySafeText } from "./records.ts";
 import {
   array,
   bool,
@@ -26,8 +27,8 @@ import {
 /** Amounts inside events are in canonical form, so sums and hashes agree on every device. */
 export const deviceId = pattern("a device id ([A-Za-z0-9_-]{1,64}, not __proto__)", isDeviceId);
 
-/** Ids (coins, groups, spends, etags) end up in store keys: bounded like the requests that make them. */
-const id = boundedStr(512);
+/** Ids (coins, groups, spends, etags) end up in store keys: bounded like the requests that make them, and key-safe. */
+const id = refine(boundedStr(512), isKeySafeText, "holds a byte 0x00-0x04 or a lone surrogate, which a store key cannot hold");
 
 // Canonical amounts match this exactly (no leading zeros, no trailing fraction zeros); the value bound is checked apart.
 const CANONICAL_AMOUNT = /^[A-Za-z][A-Za-z0-9_-]{0,11}:(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{0,7}[1-9])?$/;

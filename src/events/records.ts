@@ -10,6 +10,16 @@ import type { Schema } from "./schema.ts";
 
 export type Key = (string | number)[];
 
+// lmdb's key encoding writes a string part of 64 or more UTF-16 units as raw UTF-8: bytes 0x00-0x04
+// inside it read back as a separator or an escape, and a lone surrogate becomes U+FFFD, so two ids
+// would share one key. Text that ends up in a key part is refused with these.
+const KEY_UNSAFE = /[\u0000-\u0004]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a string round-trips as a part of a record key (no bytes 0x00-0x04, no lone surrogates). */
+export function isKeySafeText(s: string): boolean {
+  return !KEY_UNSAFE.test(s);
+}
+
 /** Keyed access to projection records, inside a write transaction or for reading. */
 export interface Records {
   get<T>(key: Key): T | undefined;
