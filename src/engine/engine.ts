@@ -6,7 +6,7 @@ import type { LocalDraft } from "../events/catalogue.ts";
 import { MAX_TIME_MS } from "../events/envelope.ts";
 import { openStore, type Store } from "../events/store.ts";
 import { asStoreError } from "../events/store-errors.ts";
-import { asText, isErrorCode, WalletError, type ErrorCode } from "../errors.ts";
+import { asText, isErrorCode, thrownText, WalletError, type ErrorCode } from "../errors.ts";
 import { DEFAULT_SCHEDULE, unsettledUpdates, type SchedulePolicy } from "../projections/exchange-updates.ts";
 import type { HttpClient } from "../transport/exchange-client.ts";
 import { MAX_TIMER_MS } from "../transport/deadline.ts";
@@ -230,7 +230,13 @@ export async function openEngine<T extends OperationTable>(options: OpenWalletOp
     inflight++;
     try {
       const op = table[name];
-      const req: unknown = op.request(payload, name);
+      let req: unknown;
+      try {
+        req = op.request(payload, name);
+      } catch (e) {
+        // The parsers read the host's object: a getter or Proxy trap that throws is a bad request.
+        throw e instanceof WalletError ? e : new WalletError("request-invalid", `${name}: the request could not be read: ${thrownText(e)}`);
+      }
       return (await op.handler(ctx, req)) as ResultOf<T, K>;
     } catch (e) {
       throw asWalletError(e);

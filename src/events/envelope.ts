@@ -1,5 +1,5 @@
 // The envelope every shared event carries, its hash chain, and its validation.
-import { WalletError } from "../errors.ts";
+import { thrownText, WalletError } from "../errors.ts";
 import { isDeviceId, seqOf, type VectorClock } from "./clock.ts";
 import { encodeEvent } from "./event-codec.ts";
 export { dotName } from "./clock.ts";
@@ -68,6 +68,16 @@ function isPlainObject(v: unknown): v is object {
  * `where` names it in refusals, `index` (when given) as `where[index]`.
  */
 export function validateSharedEvent(raw: unknown, where = "event", index?: number): SharedEvent {
+  try {
+    return checkSharedEvent(raw, where, index);
+  } catch (err) {
+    if (err instanceof WalletError) throw err;
+    // The host's object: a getter or a Proxy trap that throws is a bad event, not a bug of the engine.
+    throw new WalletError("event-invalid", `${index === undefined ? where : `${where}[${index}]`} could not be read: ${thrownText(err)}`);
+  }
+}
+
+function checkSharedEvent(raw: unknown, where: string, index: number | undefined): SharedEvent {
   // The name is built only for a refusal: no strings per valid event of an import.
   const name = () => {
     const at = index === undefined ? where : `${where}[${index}]`;

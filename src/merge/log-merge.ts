@@ -8,7 +8,7 @@
 // stored bytes (its canonical JSON, which is what its hash was taken of).
 // Equal bytes are the same event, so it needs no validation, no hashing and no
 // writing; different bytes under one dot are an equivocation.
-import { WalletError } from "../errors.ts";
+import { thrownText, WalletError } from "../errors.ts";
 import { dotName, seqOf, type VectorClock } from "../events/clock.ts";
 import { validateSharedEvent, type SharedEvent } from "../events/envelope.ts";
 import { canonicalEventText, encodeEvent, type EncodedEvent } from "../events/event-codec.ts";
@@ -77,9 +77,16 @@ export function importInto(tx: WriteTxn, raw: unknown): ImportResult {
 
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i] as { device?: unknown; seq?: unknown } | null;
-    const h = typeof r === "object" && r !== null && typeof r.device === "string" ? tx.head(r.device) : undefined;
-    if (h && typeof r!.seq === "number" && Number.isSafeInteger(r!.seq) && r!.seq >= 1 && r!.seq <= h.seq) {
-      if (!isHeld(tx, r as SharedEvent, i, seqOf(base, r!.device as string))) throw equivocation(validateSharedEvent(raw[i], "events", i));
+    // The claimed dot, read from the host's object: a read that throws leaves it to validation to refuse.
+    let device: unknown, seq: unknown;
+    try {
+      if (typeof r === "object" && r !== null) ({ device, seq } = r);
+    } catch {
+      device = undefined;
+    }
+    const h = typeof device === "string" ? tx.head(device) : undefined;
+    if (h && typeof seq === "number" && Number.isSafeInteger(seq) && seq >= 1 && seq <= h.seq) {
+      if (!isHeld(tx, r as SharedEvent, i, seqOf(base, device as string))) throw equivocation(validateSharedEvent(raw[i], "events", i));
       known++;
       continue;
     }
@@ -215,7 +222,8 @@ function canonicalText(e: SharedEvent, i: number): string {
     return canonicalEventText(e);
   } catch (err) {
     if (err instanceof WalletError) throw new WalletError("event-invalid", `events[${i}]: ${err.message}`, err.details);
-    throw err;
+    // A getter or Proxy trap of the host's object threw.
+    throw new WalletError("event-invalid", `events[${i}] could not be read: ${thrownText(err)}`);
   }
 }
 
