@@ -246,7 +246,17 @@ export const syncOperations = {
         throw new WalletError(syncCode(cfg.code), `${url} cannot be added as a backup provider: ${cfg.message}`, { url });
       }
       const terms: SyncTerms = { version: cfg.version, storageLimitInMegabytes: cfg.storageLimitInMegabytes, annualFee: cfg.annualFee };
-      ctx.appendLocal({ type: "backup-provider-added", data: { url, active: req.activate ?? false, terms } }, ctx.now());
+      const at = ctx.now();
+      ctx.write((tx) => {
+        // Decided again: another add of this provider may have committed while /config was awaited.
+        const now = getBackupProvider(tx.records, url);
+        if (now) {
+          const active = req.activate ?? now.active;
+          if (now.active !== active) tx.appendLocal({ type: "backup-provider-added", data: { url, active } }, at);
+        } else {
+          tx.appendLocal({ type: "backup-provider-added", data: { url, active: req.activate ?? false, terms } }, at);
+        }
+      });
     },
   ),
 
