@@ -151,13 +151,13 @@ function sendError(
 }
 
 function backupHeaders(b: StoredBackup): Record<string, string> {
-  const h: Record<string, string> = {
+  return {
     "Content-Type": "application/octet-stream",
     ETag: `"${b.hash}"`,
     "Sync-Signature": b.signature,
+    // GNU's sync names a first backup's predecessor as the all-zero hash rather than leaving the header out.
+    "Sync-Previous": b.prevHash ?? ZERO_HASH,
   };
-  if (b.prevHash !== undefined) h["Sync-Previous"] = b.prevHash;
-  return h;
 }
 
 type BodyRead = { kind: "ok"; body: Uint8Array } | { kind: "too-large" } | { kind: "aborted" };
