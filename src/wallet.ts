@@ -28,7 +28,7 @@ export interface Wallet {
   /** Crockford Ed25519 public key of this wallet's root. */
   readonly walletRootPub: string;
 
-  /** Adds an exchange (ephemeral, or preset); adding again is a no-op. */
+  /** Adds an exchange (ephemeral, or preset); adding again is a no-op, except that a user's add (no `preset`) lifts a preset to ephemeral, as DD 48 has addExchange do. */
   addExchange(req: { exchangeBaseUrl: string; preset?: boolean }): Promise<void>;
   /** Fetches /keys and /terms and records the outcome. */
   updateExchange(req: { exchangeBaseUrl: string; force?: boolean }): Promise<ExchangeListItem>;
