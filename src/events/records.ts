@@ -10,14 +10,18 @@ import type { Schema } from "./schema.ts";
 
 export type Key = (string | number)[];
 
-// lmdb's key encoding writes a string part of 64 or more UTF-16 units as raw UTF-8: bytes 0x00-0x04
-// inside it read back as a separator or an escape, and a lone surrogate becomes U+FFFD, so two ids
-// would share one key. Text that ends up in a key part is refused with these.
+// lmdb's key encoding (ordered-binary) escapes bytes 0x00-0x04 and keeps lone surrogates in a string
+// key part shorter than 64 UTF-16 units, but writes a longer one as raw UTF-8: there bytes 0x00-0x04
+// read back as a separator or an escape, and a lone surrogate becomes U+FFFD, so two ids would share
+// one key. NUL is refused at any length: keyId joins a key's parts with it.
+const MAYBE_UNSAFE = /[\u0000-\u0004\uD800-\uDFFF]/;
 const KEY_UNSAFE = /[\u0000-\u0004]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const RAW_KEY_PART_UNITS = 64;
 
-/** Whether a string round-trips as a part of a record key (no bytes 0x00-0x04, no lone surrogates). */
+/** Whether a string round-trips as a part of a record key (see above). */
 export function isKeySafeText(s: string): boolean {
-  return !KEY_UNSAFE.test(s);
+  if (s.length < RAW_KEY_PART_UNITS) return !s.includes("\u0000");
+  return !MAYBE_UNSAFE.test(s) || !KEY_UNSAFE.test(s);
 }
 
 /** Keyed access to projection records, inside a write transaction or for reading. */

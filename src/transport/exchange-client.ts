@@ -1,5 +1,6 @@
 import { decodeCrock, encodeCrock } from "../codec/crockford.ts";
 import { thrownText, type ErrorCode } from "../errors.ts";
+import { isKeySafeText } from "../events/records.ts";
 import { sha512 } from "../codec/hash.ts";
 import { normalizeAmount } from "../codec/amounts.ts";
 import { readBodyBounded, withDeadline } from "./deadline.ts";
@@ -386,6 +387,7 @@ const MAX_TERMS_ETAG_BYTES = 512;
 function unrecordableEtag(etag: string, status: number): FetchError | undefined {
   if (etag === "") return fail("exchange-terms-invalid", "/terms: response has neither ETag nor Taler-Terms-Version (nor, on a 304, a version it confirms)", status);
   if (Buffer.byteLength(etag) > MAX_TERMS_ETAG_BYTES) return fail("exchange-terms-invalid", `/terms: ETag longer than ${MAX_TERMS_ETAG_BYTES} bytes`, status);
+  if (!isKeySafeText(etag)) return fail("exchange-terms-invalid", "/terms: ETag holds a character a record key cannot hold", status);
   return undefined;
 }
 
