@@ -55,3 +55,36 @@ describe("payload objects whose reads throw", () => {
     expect(await w.exportEvents()).toEqual(log);
   });
 });
+
+const CALLER_CODES = ["request-invalid", "event-invalid", "backup-content-invalid"];
+
+describe("host objects whose reads throw, on the remaining paths", () => {
+  it("importEvents with an array Proxy whose get trap throws is a caller's error, not store-failed", async () => {
+    const src = await scope.open("src");
+    await src.addExchange({ exchangeBaseUrl: EX });
+    const log = await src.exportEvents();
+    const w = await scope.open("dev");
+    const hostile = new Proxy(log, {
+      get(t, k, r) {
+        if (k === "0") throw new Error("trap says no");
+        return Reflect.get(t, k, r);
+      },
+    });
+    const r = await w.handleRequest("importEvents", "1", hostile);
+    expect(r.type).toBe("error");
+    if (r.type === "error") expect(CALLER_CODES).toContain(r.error.code);
+    expect(await w.exportEvents()).toEqual([]);
+  });
+
+  it("importBackupPlain with a getter that throws is a caller's error, not internal-error", async () => {
+    const w = await scope.open("dev");
+    const content = {
+      get schema_id(): string {
+        throw new Error("getter says no");
+      },
+    };
+    const r = await w.handleRequest("importBackupPlain", "2", content);
+    expect(r.type).toBe("error");
+    if (r.type === "error") expect(CALLER_CODES).toContain(r.error.code);
+  });
+});

@@ -13,7 +13,7 @@ import { eddsaPublicFromSeed } from "../codec/keys.ts";
 import type { EngineContext } from "../engine/context.ts";
 import { operation } from "../engine/operation.ts";
 import { baseUrl, nothing, object, oneOf, optional, required, type Parser } from "../engine/request.ts";
-import { isErrorCode, WalletError } from "../errors.ts";
+import { isErrorCode, thrownText, WalletError } from "../errors.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { isDeviceId, join, seqOf, type VectorClock } from "../events/clock.ts";
 import type { Records } from "../events/records.ts";
@@ -132,16 +132,35 @@ function importLog(tx: WriteTxn, log: DecodedLog, snapshot?: Snapshot): ImportRe
     known += r.known;
     chunk = [];
   };
-  for (const e of log.events()) {
-    chunk.push(e);
+  // The log is decoded lazily from the host's object: a getter or Proxy trap that throws is a bad backup.
+  const events = log.events()[Symbol.iterator]();
+  for (;;) {
+    let next: IteratorResult<WalletEvent>;
+    try {
+      next = events.next();
+    } catch (err) {
+      throw unreadable(err);
+    }
+    if (next.done) break;
+    chunk.push(next.value);
     if (chunk.length >= IMPORT_CHUNK) flush();
   }
   if (chunk.length > 0 || first) flush();
   return { added, known };
 }
 
+/** What a host's backup object threw when read, as the refusal of a malformed backup. */
+function unreadable(err: unknown): WalletError {
+  return err instanceof WalletError ? err : new WalletError("backup-content-invalid", `the backup could not be read: ${thrownText(err)}`);
+}
+
 function importBackup(ctx: EngineContext, content: unknown): ImportResult & { clocks: VectorClock } {
-  const read = readBackupContent(content);
+  let read: ReturnType<typeof readBackupContent>;
+  try {
+    read = readBackupContent(content);
+  } catch (err) {
+    throw unreadable(err);
+  }
   const at = ctx.now();
   const result = ctx.write((tx) => {
     const r = importLog(tx, read.log, read.snapshot);

@@ -3,12 +3,18 @@ import { normalizeClock } from "../events/clock.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { operation } from "../engine/operation.ts";
 import { maybe, nothing, object, optional, positiveCount, vectorClock } from "../engine/request.ts";
-import { WalletError } from "../errors.ts";
+import { thrownText, WalletError } from "../errors.ts";
 import { exportFrom, importInto, type ImportResult } from "../merge/log-merge.ts";
 
 const eventBatch = (v: unknown, path: string): unknown[] => {
   if (!Array.isArray(v)) throw new WalletError("request-invalid", `${path}: importEvents expects an array of events`, { path });
-  return v;
+  // A copy, read here: a Proxy's trap or an element's getter that throws is a bad request, and the
+  // import's write then reads a plain array (one pointer per event).
+  try {
+    return Array.prototype.slice.call(v);
+  } catch (e) {
+    throw new WalletError("request-invalid", `${path}: the events could not be read: ${thrownText(e)}`, { path });
+  }
 };
 
 export const logOperations = {
