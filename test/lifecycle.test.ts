@@ -132,7 +132,8 @@ describe("closing a wallet with a sync request awaiting the provider", () => {
       () => "resolved",
       (e: { code?: string; message?: string }) => e.code ?? `raw: ${e.message}`,
     );
-    while (provider.hits.length < 2) await new Promise((r) => setTimeout(r, 5));
+    // Wait for the backup request itself (after the add's /config, and a recovery's own /config read).
+    while (!provider.hits.some((h) => h.includes("/backups/"))) await new Promise((r) => setTimeout(r, 5));
     await w.close();
     expect(await outcome).toBe("wallet-closed");
 
