@@ -73,8 +73,8 @@ export function* layered<V>(stored: Iterable<{ key: Key; value: V }>, over: Pend
     yield* stored;
     return;
   }
-  // Replaced by identity, not by position: a key order that differed from LMDB's (exotic
-  // strings) could then misplace a record, never yield a stale one beside its replacement.
+  // Replaced by identity, not by position: should compareKeys ever disagree with LMDB's order,
+  // a record could be misplaced, but never yielded stale beside its replacement.
   const replaced = new Set(over.map((r) => keyId(r.key)));
   let i = 0;
   for (const s of stored) {

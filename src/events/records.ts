@@ -86,16 +86,44 @@ export function tablesOf(projections: readonly Projection[]): RecordTables {
   return out;
 }
 
-/** Key order of the store: part by part, numbers before strings, strings by code unit. */
+/** Key order of the store: part by part, numbers before strings, strings by code point as LMDB orders them. */
 export function compareKeys(a: Key, b: Key): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
     const x = a[i];
     const y = b[i];
     if (x === y) continue;
     if (typeof x !== typeof y) return typeof x === "number" ? -1 : 1;
-    return x < y ? -1 : 1;
+    return typeof x === "number" ? (x < (y as number) ? -1 : 1) : compareText(x, y as string);
   }
   return a.length - b.length;
+}
+
+// lmdb writes a key's string as UTF-8 (a lone surrogate as its own three bytes), so its order is
+// code point order. JS's `<` compares UTF-16 units, which puts a pair (U+10000 and up) before
+// U+E000..U+FFFF: a snapshot listed in LMDB's order then failed its own order check.
+function compareText(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
+  const x = a.charCodeAt(i);
+  const y = b.charCodeAt(i);
+  if (x < 0xd800 && y < 0xd800) return x < y ? -1 : 1;
+  // A low half that differs after a shared high half: the code points start one unit back.
+  if (i > 0 && ((x & 0xfc00) === 0xdc00 || (y & 0xfc00) === 0xdc00) && (a.charCodeAt(i - 1) & 0xfc00) === 0xd800) i--;
+  const p = codePointAt(a, i);
+  const q = codePointAt(b, i);
+  return p < q ? -1 : p > q ? 1 : 0;
+}
+
+/** The code point at `i`, or the lone surrogate's own unit. */
+function codePointAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if ((c & 0xfc00) === 0xd800 && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if ((d & 0xfc00) === 0xdc00) return 0x10000 + ((c & 0x3ff) << 10) + (d & 0x3ff);
+  }
+  return c;
 }
 
 /**
