@@ -25,6 +25,7 @@ import { knownDevices } from "../projections/devices.ts";
 import { getBackupProvider, listBackupProviders, type SyncTerms } from "../projections/backup-providers.ts";
 import { buildBackupContent, type BackupContent } from "../backup/content.ts";
 import { readBackupContent } from "../backup/content-reader.ts";
+import { noteArrivals } from "./log.ts";
 import { decryptBackupBytes, encryptBackupBytes, parseBackupJson } from "../backup/file.ts";
 import { decodeWalletRootPriv } from "../backup/keys.ts";
 import type { DecodedLog } from "../backup/log-codec.ts";
@@ -163,7 +164,9 @@ function importBackup(ctx: EngineContext, content: unknown): ImportResult & { cl
   }
   const at = ctx.now();
   const result = ctx.write((tx) => {
+    const before = tx.clock();
     const r = importLog(tx, read.log, read.snapshot);
+    noteArrivals(tx, before, at);
     // What its device held when it wrote this backup: where the stable frontier comes from.
     if (read.deviceId !== tx.deviceId && isDeviceId(read.deviceId) && Object.keys(read.clocks).length > 0) {
       tx.appendLocal({ type: "device-knowledge-learned", data: { device: read.deviceId, clock: read.clocks } }, at);

@@ -1,5 +1,6 @@
 // The log: its clock, export and import (merge), and the projections' rebuild.
-import { normalizeClock } from "../events/clock.ts";
+import { normalizeClock, seqOf, type VectorClock } from "../events/clock.ts";
+import type { WriteTxn } from "../events/store.ts";
 import type { WalletEvent } from "../events/envelope.ts";
 import { operation } from "../engine/operation.ts";
 import { maybe, nothing, object, optional, positiveCount, vectorClock } from "../engine/request.ts";
@@ -17,6 +18,22 @@ const eventBatch = (v: unknown, path: string): unknown[] => {
   }
 };
 
+/**
+ * Records, as local facts, when this wallet heard from each device whose events it just added, and
+ * what that device then held. Retirement reads "not heard from" from these: the author's own
+ * `time` on an event is its wall clock, so a device that was offline (or whose clock runs behind)
+ * would be retired the moment its events arrived.
+ */
+export function noteArrivals(tx: WriteTxn, before: VectorClock, at: number): void {
+  const after = tx.clock();
+  for (const d of Object.keys(after)) {
+    if (d === tx.deviceId || after[d] <= seqOf(before, d)) continue;
+    const e = tx.getEvent(d, after[d]);
+    const clock: VectorClock = e ? { ...e.deps, [d]: e.seq } : { [d]: after[d] };
+    tx.appendLocal({ type: "device-knowledge-learned", data: { device: d, clock } }, at);
+  }
+}
+
 export const logOperations = {
   getVectorClock: operation(nothing, (ctx) => normalizeClock(ctx.store.clock())),
 
@@ -25,7 +42,13 @@ export const logOperations = {
   ),
 
   importEvents: operation(eventBatch, (ctx, events): ImportResult => {
-    const result = ctx.write((tx) => importInto(tx, events));
+    const at = ctx.now();
+    const result = ctx.write((tx) => {
+      const before = tx.clock();
+      const r = importInto(tx, events);
+      noteArrivals(tx, before, at);
+      return r;
+    });
     if (result.added > 0) ctx.emit({ type: "events-imported", added: result.added, known: result.known });
     return result;
   }),
