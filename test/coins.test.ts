@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openWallet, WalletError, type Wallet } from "../src/index.ts";
-import { startTestExchange, type TestExchange } from "../src/testing/index.ts";
+import { sharedRecords, startTestExchange, type TestExchange } from "../src/testing/index.ts";
 
 const EX = "https://ex1.test/";
 const EX2 = "https://ex2.test/";
@@ -37,7 +37,7 @@ async function withExchange(url = EX, deviceId?: string): Promise<Wallet> {
 }
 
 async function snapshot(w: Wallet) {
-  return { events: await w.exportEvents(), projections: await w.dumpProjections(), clock: await w.getVectorClock() };
+  return { events: await w.exportEvents(), projections: await sharedRecords(w), clock: await w.getVectorClock() };
 }
 
 /** Asserts the request is refused with `code` and that neither the log nor any projection changed. */
@@ -591,7 +591,7 @@ describe("merging two devices: double spends and concurrent deletes", () => {
       await expectRefused(w, "coin-overspent", () => w.recordSpend({ coinPub: "C1", amount: "KUDOS:0.00000001" }));
     }
     expect(await a.getBalances()).toEqual(await b.getBalances());
-    expect(await a.dumpProjections()).toEqual(await b.dumpProjections());
+    expect(await sharedRecords(a)).toEqual(await sharedRecords(b));
   });
 
   it("lists no conflict when the concurrent spends fit in the coin", async () => {
@@ -637,7 +637,7 @@ describe("merging two devices: double spends and concurrent deletes", () => {
       expect(await balanceOf(w, "KUDOS")).toEqual({ currency: "KUDOS", available: "KUDOS:2", pendingIncoming: "KUDOS:3" });
       expect(await w.getExchangeResources({ exchangeBaseUrl: EX })).toEqual({ hasResources: true, coins: 1, withdrawalGroups: 1 });
     }
-    expect(await a.dumpProjections()).toEqual(await b.dumpProjections());
+    expect(await sharedRecords(a)).toEqual(await sharedRecords(b));
   });
 
   it("does not resurrect a coin spent on one device when the other imports an older log", async () => {

@@ -22,6 +22,7 @@ import { exportFrom } from "../src/merge/log-merge.ts";
 import { WalletError } from "../src/errors.ts";
 import { openWallet, type Wallet } from "../src/wallet.ts";
 import { tempDir } from "./support/temp-wallet.ts";
+import { sharedRecords } from "../src/testing/index.ts";
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 60);
 const EX = "https://ex.example/";
@@ -170,7 +171,7 @@ describe("ids that are built-in property names", () => {
     expect(await w.dumpProjections()).toEqual(dump);
     const peer = await wallet();
     await peer.importEvents(wire(await w.exportEvents()));
-    expect(await peer.dumpProjections()).toEqual(dump);
+    expect(await sharedRecords(peer)).toEqual(await sharedRecords(w));
   });
 
   it("an exchange URL whose path is a built-in name is an exchange like any other", async () => {
@@ -311,6 +312,6 @@ describe("property: a payload with built-in names as keys or values, at any dept
     expect(counts.accepted).toBeGreaterThan(0);
     expect(counts.refused.get("event-invalid") ?? 0).toBeGreaterThan(0);
     // Both replicas fold the same state from the same log.
-    expect(await b.dumpProjections()).toEqual(JSON.parse(JSON.stringify(a.dumpRecords())));
+    expect(await sharedRecords(b)).toEqual(JSON.parse(JSON.stringify(a.dumpRecords().filter((r) => r.key[0] !== "known" && r.key[0] !== "upd"))));
   });
 });
