@@ -92,6 +92,7 @@ export {
   type SyncClientError,
   type SyncConfigResult,
   type SyncDownloadResult,
+  type SyncConditionalDownloadResult,
   type SyncProviderConfig,
   type SyncRequestOptions,
   type SyncUploadResult,

@@ -45,6 +45,9 @@ export interface SyncBackup {
 
 export type SyncDownloadResult = { kind: "none" } | ({ kind: "ok" } & SyncBackup) | SyncClientError;
 
+/** A download asked with `ifNoneMatch`: also `not-modified` when the provider still holds that backup (HTTP 304, no body). */
+export type SyncConditionalDownloadResult = SyncDownloadResult | { kind: "not-modified"; hash: string };
+
 export type SyncUploadResult =
   | { kind: "stored"; hash: string }
   | { kind: "not-modified"; hash: string }
@@ -55,7 +58,10 @@ export type SyncUploadResult =
 export interface SyncRequestOptions {
   /** Deadline for the whole request, body included (default 30 s). */
   timeoutMs?: number;
-  /** Largest blob accepted from a provider (default 64 MiB). */
+  /**
+   * Largest blob accepted from a provider (default 64 MiB), and the largest an
+   * upload sends: a backup this client could not read back is never stored.
+   */
   maxBlobBytes?: number;
   /** Ends the request early, as its deadline would (a wallet closing). */
   signal?: AbortSignal;
@@ -247,23 +253,51 @@ function accountTarget(baseUrl: string, accountSeed: Uint8Array): { pub: Uint8Ar
   }
 }
 
-/** GET the account's backup: `none` when the provider has none (404, 204), else the verified backup. */
+/**
+ * GET the account's backup: `none` when the provider has none (404, 204), else
+ * the verified backup. With `ifNoneMatch` (the hash of the backup this device
+ * already has) the provider answers 304 without the body when it still holds
+ * that one: `not-modified`.
+ */
+export function syncDownload(
+  http: HttpClient,
+  baseUrl: string,
+  accountSeed: Uint8Array,
+  opts?: SyncRequestOptions & { ifNoneMatch?: undefined },
+): Promise<SyncDownloadResult>;
+export function syncDownload(
+  http: HttpClient,
+  baseUrl: string,
+  accountSeed: Uint8Array,
+  opts: SyncRequestOptions & { ifNoneMatch?: string },
+): Promise<SyncConditionalDownloadResult>;
 export async function syncDownload(
   http: HttpClient,
   baseUrl: string,
   accountSeed: Uint8Array,
-  opts: SyncRequestOptions = {},
-): Promise<SyncDownloadResult> {
+  opts: SyncRequestOptions & { ifNoneMatch?: string } = {},
+): Promise<SyncConditionalDownloadResult> {
   const target = accountTarget(baseUrl, accountSeed);
   if ("kind" in target) return target;
   const { pub, url } = target;
+  let ifNoneMatch: string | undefined;
+  if (opts.ifNoneMatch !== undefined) {
+    ifNoneMatch = parseHashHeader(opts.ifNoneMatch);
+    if (ifNoneMatch === undefined) return fail("sync-invalid-hash", "ifNoneMatch must be a Crockford SHA-512 hash (103 characters)");
+  }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
-  const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncDownloadResult> => {
-    const resp = await send(http, url, { method: "GET", signal });
+  // Quoted, as the provider's ETag is.
+  const headers: Record<string, string> = ifNoneMatch === undefined ? {} : { "If-None-Match": `"${ifNoneMatch}"` };
+  const attempt = await withDeadline(timeoutMs, async (signal): Promise<SyncConditionalDownloadResult> => {
+    const resp = await send(http, url, { method: "GET", headers, signal });
     if (resp.status === 404 || resp.status === 204) {
       await resp.body?.cancel().catch(() => {});
       return { kind: "none" };
+    }
+    if (resp.status === 304 && ifNoneMatch !== undefined) {
+      await resp.body?.cancel().catch(() => {});
+      return { kind: "not-modified", hash: ifNoneMatch };
     }
     if (resp.status !== 200) return httpError(`GET ${url}`, resp);
     return readSignedBackup(`GET ${url}`, resp, pub, maxBlobBytes);
@@ -293,6 +327,10 @@ export async function syncUpload(
   }
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBlobBytes = opts.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
+  if (blob.length > maxBlobBytes) {
+    // Every read (a download, a 409's body, a recovery) refuses it: storing it would strand the account.
+    return fail("sync-backup-too-large", `POST ${url}: the backup is ${blob.length} bytes, over the ${maxBlobBytes} bytes this client reads back; not uploaded`);
+  }
   const hash = encodeCrock(sha512(blob));
   const signature = signSyncUpload(accountSeed, ifMatch, hash);
   const headers: Record<string, string> = {
