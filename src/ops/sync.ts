@@ -43,6 +43,8 @@ export interface BackupCycleProviderResult {
   /** Uploads this cycle made there (a lost compare-and-swap makes another). */
   uploads: number;
   error?: { code: string; message: string };
+  /** With outcome "payment-required": the `taler://pay/…` URI the provider asks to be paid with. */
+  talerUri?: string;
 }
 
 export interface BackupCycleResult {
@@ -133,8 +135,9 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
       if (ifMatch !== undefined && held !== undefined && leq(mine, held)) {
         if (!downloaded) {
           // Nothing new here since that backup: has another device stored a newer one?
+          // Asked conditionally: a provider still holding it answers 304 without sending it again.
           downloaded = true;
-          const d = await syncDownload(ctx.http, url, account.seed, opts);
+          const d = await syncDownload(ctx.http, url, account.seed, { ...opts, ifNoneMatch: ifMatch });
           if (afterAwait()) return stopped();
           if (d.kind === "error") throw new CycleFailure(d.code, d.message, d.httpStatus);
           if (d.kind === "none") {
@@ -143,7 +146,7 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
             held = undefined;
             continue;
           }
-          if (d.hash !== ifMatch) {
+          if (d.kind === "ok" && d.hash !== ifMatch) {
             held = merge(d.blob);
             ifMatch = d.hash;
             continue;
@@ -174,6 +177,7 @@ async function cycleWith(ctx: EngineContext, p: BackupProviderRecord): Promise<B
         case "payment-required":
           ctx.appendLocal({ type: "backup-payment-required", data: { url, talerUri: r.talerUri } }, ctx.now());
           result.outcome = "payment-required";
+          result.talerUri = r.talerUri;
           ctx.emit({ type: "backup-payment-required", syncProviderBaseUrl: url, talerUri: r.talerUri });
           return result;
         case "error":
