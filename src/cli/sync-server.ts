@@ -15,10 +15,17 @@ Runs a GNU Taler compatible sync provider (backup storage) until SIGTERM or SIGI
   --data DIR             directory of the LMDB store (required unless --postgres)
   --postgres URL         store in PostgreSQL instead, e.g. postgres://sync@db.example/sync
   --storage-limit-mb N   largest backup accepted, in megabytes (default 16)
-  --annual-fee AMOUNT    annual fee, e.g. KUDOS:0.5 (default: free)
+  --annual-fee AMOUNT    annual fee, e.g. KUDOS:0.5 (default: free); for testing
+                         the 402 path only, see below
   --help                 this text
 
-Prints the base URL on its first line, then one line per request.`;
+Prints the base URL on its first line, then one line per request.
+
+With --annual-fee every upload is answered 402 (with a taler://pay URI) until
+its account is marked paid, and this server takes no payments: an account can
+only be marked paid through the library, SyncServer.markPaid(accountPub) on a
+server started with startSyncServer. Use it to test how wallets handle 402,
+not to charge anyone.`;
 
 type Parsed = { kind: "run"; options: SyncServerOptions } | { kind: "help" } | { kind: "usage-error"; message: string };
 

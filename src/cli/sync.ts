@@ -37,8 +37,14 @@ function errorText(e: unknown): string {
   return typeof e === "string" ? e : JSON.stringify(e);
 }
 
+/** One line per provider asking for payment, with the URI a Taler wallet pays it with (too long for a table cell). */
+function paymentLines(info: BackupInfo): string[] {
+  return info.providers.flatMap((p) => (p.paymentRequired ? [`${p.syncProviderBaseUrl}: payment required, pay with ${p.paymentRequired.talerUri}`] : []));
+}
+
 function infoText(cx: CommandContext, info: BackupInfo): string {
   const clock = Object.keys(info.lastLocalClock).sort().map((d) => `${d}:${info.lastLocalClock[d]}`).join(",");
+  const pay = paymentLines(info);
   return [
     fields(cx.style, [
       ["device", info.deviceId],
@@ -59,6 +65,7 @@ function infoText(cx: CommandContext, info: BackupInfo): string {
             { text: errorText(p.lastError), colour: "red" },
           ]),
         ),
+    ...(pay.length === 0 ? [] : ["", ...pay]),
   ].join("\n");
 }
 
@@ -92,7 +99,8 @@ export const syncCommands: Command[] = [
   {
     words: ["sync", "run"],
     summary: "one backup cycle with every active provider: download, merge, upload",
-    description: "Exits 1 when a provider failed or asks for payment (each is named on stderr), even if others stored the backup.",
+    description:
+      "Exits 1 when a provider failed or asks for payment (each is named on stderr, a payment with its taler://pay URI), even if others stored the backup. With --json prints { cycle, info }: the cycle's outcome per provider (runBackupCycle) and the providers' state after it (getBackupInfo).",
     args: [],
     options: {},
     wallet: "existing",
@@ -113,10 +121,11 @@ export const syncCommands: Command[] = [
         bar.finish();
       }
       const info = (await cx.request("getBackupInfo")) as BackupInfo;
-      cx.print(info, () =>
+      cx.print({ cycle, info }, () =>
         [
           ...cycle.providers.map(
-            (p) => `${p.syncProviderBaseUrl}: ${p.outcome} (${p.uploads} upload(s), ${p.merged} event(s) merged)${p.error ? `: ${p.error.code}` : ""}`,
+            (p) =>
+              `${p.syncProviderBaseUrl}: ${p.outcome} (${p.uploads} upload(s), ${p.merged} event(s) merged)${p.error ? `: ${p.error.code}` : ""}${p.talerUri ? `: pay with ${p.talerUri}` : ""}`,
           ),
           "",
           infoText(cx, info),
@@ -125,7 +134,8 @@ export const syncCommands: Command[] = [
       // A cycle records a provider's failure instead of throwing it; a script still needs to see it.
       const failed = cycle.providers.filter((p) => p.outcome === "failed" || p.outcome === "payment-required");
       for (const p of failed) {
-        cx.io.stderr.write(`error: ${p.error?.code ?? p.outcome}: ${p.syncProviderBaseUrl}: ${(p.error?.message ?? p.outcome).replace(/\s*\n\s*/g, " ")}\n`);
+        const message = p.error?.message ?? (p.talerUri ? `payment required, pay with ${p.talerUri}` : p.outcome);
+        cx.io.stderr.write(`error: ${p.error?.code ?? p.outcome}: ${p.syncProviderBaseUrl}: ${message.replace(/\s*\n\s*/g, " ")}\n`);
       }
       return failed.length > 0 ? 1 : 0;
     },
